@@ -1,0 +1,32 @@
+"""wengert: a deep-learning framework built on computation graphs and automatic differentiation.
+
+    import wengert as wg
+    x = wg.tensor(-2.0, requires_grad=True)
+    f = (x + 5.0) * -4.0
+    f.backward()          # x.grad == -4
+"""
+
+from . import autograd
+from .core.backend import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32,
+                           int64, namespace, set_default_dtype, uint8)
+from .core.creation import (Generator, arange, eye, from_numpy, full, full_like, linspace, manual_seed,
+                            ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
+                            zeros_like)
+from .core.errors import BackwardError, OpIndexError, OpTypeError, OpValueError, WengertError
+from .core.function import Function, Node
+from .core.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .core.tensor import Tensor
+from .gradcheck import GradcheckError, gradcheck
+from .ops import *  # noqa: F403 - the op library is wengert's namespace
+from .ops import __all__ as _ops_all
+
+__version__ = "0.1.0"
+__all__ = [
+    "BackwardError", "Function", "Generator", "GradcheckError", "Node", "OpIndexError", "OpTypeError",
+    "OpValueError", "Tensor", "WengertError", "arange", "autograd", "bool_", "detect_anomaly",
+    "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
+    "get_default_dtype", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace",
+    "manual_seed", "namespace", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
+    "randn_like", "set_default_dtype", "set_grad_enabled", "tensor", "uint8", "zeros", "zeros_like",
+    *_ops_all,
+]

@@ -1,0 +1,108 @@
+"""Matrix products: ``matmul`` in all of numpy's cases, and ``einsum``.
+
+The seeds' swap rule: for y[b, i] = x[b, j] W[j, i], each input's gradient is the
+product of the upstream gradient with the *other* input, summing over the indices
+the input lacks: x.grad = y.grad W^T, W.grad = x^T y.grad.
+"""
+
+from __future__ import annotations
+
+import string
+from collections import Counter
+
+from ..core.backend import namespace
+from ..core.errors import OpValueError
+from ..core.function import Function
+
+
+class Matmul(Function):
+    """numpy's matmul: 1-D operands are vectors, N-D ones stacks of matrices that broadcast."""
+
+    broadcasting = True  # stacked (batch) axes broadcast; the engine sums their gradients
+
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return namespace(a, b).matmul(a, b)
+
+    def backward(ctx, upstream):
+        a, b = ctx.saved
+        need_a, need_b = ctx.parents[0] is not None, ctx.parents[1] is not None
+        xp = namespace(upstream)
+        if a.ndim == 1 and b.ndim == 1:  # inner product: y = a . b
+            return upstream * b if need_a else None, upstream * a if need_b else None
+        # Treat a vector as a one-row (a) or one-column (b) matrix, then drop that axis again.
+        matrix_a = xp.reshape(a, (1, -1)) if a.ndim == 1 else a
+        matrix_b = xp.reshape(b, (-1, 1)) if b.ndim == 1 else b
+        g = xp.expand_dims(upstream, -2) if a.ndim == 1 else upstream
+        g = xp.expand_dims(g, -1) if b.ndim == 1 else g
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = xp.matmul(g, matrix_b.mT)
+            grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
+        if need_b:
+            grad_b = xp.matmul(matrix_a.mT, g)
+            grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
+        return grad_a, grad_b
+
+
+class Einsum(Function):
+    """numpy's einsum (implicit and explicit output, ellipsis). Each operand's VJP is another
+    einsum: the upstream gradient contracted with the other operands (the swap rule)."""
+
+    broadcasting = True
+
+    def forward(ctx, *operands, subscripts):
+        xp = namespace(*operands)
+        inputs, output = _explicit(subscripts, [operand.shape for operand in operands])
+        y = xp.einsum(",".join(inputs) + "->" + output, *operands)
+        for index, letters in enumerate(inputs):
+            if len(set(letters)) != len(letters) and ctx.needs_input_grad[index:index + 1] == (True,):
+                raise OpValueError(f"einsum: operand {index} repeats an index ('{letters}', a trace or "
+                                   "diagonal); einsum has no gradient for that")
+        ctx.save(*operands, inputs, output)
+        return y
+
+    def backward(ctx, upstream):
+        *operands, inputs, output = ctx.saved
+        xp = namespace(upstream)
+        grads = []
+        for index, (parent, letters) in enumerate(zip(ctx.parents, inputs)):
+            if parent is None:
+                grads.append(None)
+                continue
+            others = inputs[:index] + inputs[index + 1:]
+            available = set(output).union(*others)
+            kept = "".join(letter for letter in letters if letter in available)
+            grad = xp.einsum(",".join([output, *others]) + "->" + kept,
+                             upstream, *operands[:index], *operands[index + 1:])
+            if kept != letters:  # indices summed in this operand alone: spread the gradient over them
+                shape = operands[index].shape
+                grad = xp.broadcast_to(
+                    xp.reshape(grad, [n if letter in kept else 1 for letter, n in zip(letters, shape)]), shape)
+            grads.append(grad)
+        return tuple(grads)
+
+
+def _explicit(subscripts: str, shapes: list) -> tuple[list[str], str]:
+    """``subscripts`` as one letter string per operand and an output string, ``...`` spelled out."""
+    subscripts = subscripts.replace(" ", "")
+    inputs_part, arrow, output = subscripts.partition("->")
+    inputs = inputs_part.split(",")
+    if len(inputs) != len(shapes):
+        raise OpValueError(f"einsum: '{subscripts}' names {len(inputs)} operands, got {len(shapes)}")
+    free = [letter for letter in string.ascii_letters if letter not in subscripts]
+    ellipsis_ndim = max([len(shape) - len(letters) + 3 for letters, shape in zip(inputs, shapes)
+                         if "..." in letters], default=0)
+    broadcast_letters = "".join(free[:ellipsis_ndim])
+    spelled = []
+    for letters, shape in zip(inputs, shapes):
+        if "..." in letters:
+            count = len(shape) - len(letters) + 3
+            letters = letters.replace("...", broadcast_letters[ellipsis_ndim - count:])
+        spelled.append(letters)
+    if not arrow:  # implicit output: ellipsis axes, then the letters used once, sorted
+        counts = Counter(inputs_part.replace("...", "").replace(",", ""))
+        output = broadcast_letters + "".join(sorted(letter for letter, n in counts.items() if n == 1))
+    else:
+        output = output.replace("...", broadcast_letters)
+    return spelled, output
