@@ -92,7 +92,7 @@ def test_graph_is_freed_after_backward_unless_retained():
     loss.backward(retain_graph=True)
     loss.backward()
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
-    with pytest.raises(wg.BackwardError, match="multiply node a second time.*retain_graph=True"):
+    with pytest.raises(wg.BackwardError, match=r"multiply node a second time.*retain_graph=True"):
         loss.backward()
 
 
@@ -192,7 +192,7 @@ def test_modifying_a_saved_input_in_place_is_caught_at_backward():
     x, w = leaf([1.0, 2.0]), wg.tensor([3.0, 4.0])
     y = (x * w).sum()  # multiply saved w
     w += 1
-    with pytest.raises(wg.BackwardError, match="multiply.*modified in place"):
+    with pytest.raises(wg.BackwardError, match=r"multiply.*modified in place"):
         y.backward()
 
 
@@ -210,7 +210,7 @@ def test_modifying_a_saved_output_is_caught():
     y = x.exp()  # exp saves its output
     with wg.no_grad():
         y *= 2
-    with pytest.raises(wg.BackwardError, match="exp: its output.*modified in place"):
+    with pytest.raises(wg.BackwardError, match=r"exp: its output.*modified in place"):
         y.sum().backward()
 
 

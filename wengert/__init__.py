@@ -7,11 +7,40 @@
 """
 
 from . import autograd
-from .core.backend import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32,
-                           int64, namespace, set_default_dtype, uint8)
-from .core.creation import (Generator, arange, eye, from_numpy, full, full_like, linspace, manual_seed,
-                            ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
-                            zeros_like)
+from .core.backend import (
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    namespace,
+    set_default_dtype,
+    uint8,
+)
+from .core.creation import (
+    Generator,
+    arange,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from .core.errors import BackwardError, OpIndexError, OpTypeError, OpValueError, WengertError
 from .core.function import Function, Node
 from .core.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled

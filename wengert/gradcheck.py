@@ -8,7 +8,8 @@ A wrong VJP disagrees with them for all but a measure-zero set of ``v``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .core.backend import namespace
 from .core.backend import numpy as _numpy

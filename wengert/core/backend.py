@@ -52,7 +52,7 @@ def _erf(x):
 def _is_basic_key(key) -> bool:
     """True if indexing with ``key`` selects each element at most once (no integer arrays)."""
     for part in key if isinstance(key, tuple) else (key,):
-        if isinstance(part, (list, numpy.ndarray)) and numpy.asarray(part).dtype.kind != "b":
+        if isinstance(part, (list, tuple, numpy.ndarray)) and numpy.asarray(part).dtype.kind != "b":
             return False
     return True
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import heapq
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .backend import namespace
 from .errors import BackwardError, call_site
@@ -238,7 +239,7 @@ def _conform(node: Node, index: int, parent: Any, grad: Any) -> Any:
 
 
 def _check_versions(node: Node) -> None:
-    for position, tensor, cell, version in node.saved_tensors:
+    for _position, tensor, cell, version in node.saved_tensors:
         if cell[0] != version:
             which = "its output" if tensor is None else f"an input of shape {tuple(tensor.shape)}"
             raise BackwardError(

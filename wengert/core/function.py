@@ -24,7 +24,8 @@ constants such as ``axis``.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import WengertError, call_site, op_error
 from .grad_mode import state
@@ -40,8 +41,17 @@ class Node:
     leaf Tensor itself, or ``None`` when input i needs no gradient.
     """
 
-    __slots__ = ("function", "parents", "saved", "sequence", "upstream", "shape", "dtype",
-                 "saved_tensors", "__dict__")
+    __slots__ = (
+        "__dict__",
+        "dtype",
+        "function",
+        "parents",
+        "saved",
+        "saved_tensors",
+        "sequence",
+        "shape",
+        "upstream",
+    )
     retained = None  # weak reference to the tensor whose .grad to keep (retain_grad)
     trace = None  # where the op was called, remembered under detect_anomaly
 
@@ -118,7 +128,7 @@ class Function:
 
 def _make_apply(function: type) -> Callable[..., Tensor]:
     """Build ``function.apply``: run forward on the arrays, and record a node if a gradient may flow."""
-    forward, differentiable, view = function.forward, function.differentiable, function.view
+    forward, differentiable, view, name = function.forward, function.differentiable, function.view, function.name
 
     def apply(*inputs: Any, **constants: Any) -> Tensor:
         arrays = []
@@ -141,9 +151,10 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
             except WengertError:
                 raise
             except (ValueError, TypeError, IndexError) as error:
-                raise op_error(function.name, inputs, error) from error
+                raise op_error(name, inputs, error) from error
             result = Tensor(out, True, node)
-            node.shape, node.dtype = out.shape, out.dtype
+            node.shape = out.shape
+            node.dtype = out.dtype
             if view:
                 result._version = version_cell(inputs[0])
             if node.saved:
@@ -156,13 +167,13 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
         except WengertError:
             raise
         except (ValueError, TypeError, IndexError) as error:
-            raise op_error(function.name, inputs, error) from error
+            raise op_error(name, inputs, error) from error
         result = Tensor(out)
         if view and isinstance(inputs[0], Tensor):
             result._version = version_cell(inputs[0])
         return result
 
-    apply.__name__ = apply.__qualname__ = function.name
+    apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = function.__doc__
     return apply
 

@@ -7,7 +7,8 @@ never imports the layers above it.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from . import backend
 from .errors import BackwardError, OpTypeError, OpValueError, call_site
@@ -23,7 +24,7 @@ class Tensor:
     this constructor wraps an existing array without copying or checking it.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "node", "_version", "__weakref__")
+    __slots__ = ("__weakref__", "_version", "data", "grad", "node", "requires_grad")
 
     def __init__(self, data: Any, requires_grad: bool = False, node: Any = None) -> None:
         self.data = data

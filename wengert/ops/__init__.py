@@ -8,24 +8,89 @@ Tensor's operators and methods are bound here too, keeping the core free of ops.
 
 from __future__ import annotations
 
+import itertools
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..core.backend import is_floating, namespace, register_namespace
+from ..core.errors import OpValueError
 from ..core.tensor import Tensor, unwrap_key
-from .elementwise import (absolute, add, clip_op, cos, divide, equal, erf, exp, expm1, gelu_op,
-                          gelu_tanh_op, greater, greater_equal, isfinite, leaky_relu_op, less,
-                          less_equal, log, log1p, logaddexp, logical_and, logical_not, logical_or,
-                          maximum, minimum, multiply, negative, not_equal, power, relu, sigmoid, sign,
-                          sin, softplus_op, sqrt, square, subtract, tanh, where_op)
+from .elementwise import (
+    absolute,
+    add,
+    clip_op,
+    cos,
+    divide,
+    equal,
+    erf,
+    exp,
+    expm1,
+    gelu_op,
+    gelu_tanh_op,
+    greater,
+    greater_equal,
+    isfinite,
+    leaky_relu_op,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logaddexp,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    multiply,
+    negative,
+    not_equal,
+    power,
+    relu,
+    sigmoid,
+    sign,
+    sin,
+    softplus_op,
+    sqrt,
+    square,
+    subtract,
+    tanh,
+    where_op,
+)
 from .indexing import Index, IndexView, ScatterAdd
 from .linalg import Einsum, Matmul
-from .reduce import (AllTrue, AnyTrue, Argmax, Argmin, LogSoftmax, LogSumExp, Max, Mean, Min, Prod,
-                     Softmax, Std, Sum, Var)
-from .shape import (AsType, BroadcastTo, Concatenate, ExpandDims, Pad, Repeat, Reshape, Squeeze, Stack,
-                    Swapaxes, Tile, Transpose)
+from .reduce import (
+    AllTrue,
+    AnyTrue,
+    Argmax,
+    Argmin,
+    LogSoftmax,
+    LogSumExp,
+    Max,
+    Mean,
+    Min,
+    Prod,
+    Softmax,
+    Std,
+    Sum,
+    Var,
+)
+from .shape import (
+    AsType,
+    BroadcastTo,
+    Concatenate,
+    ExpandDims,
+    Pad,
+    Repeat,
+    Reshape,
+    Squeeze,
+    Stack,
+    Swapaxes,
+    Tile,
+    Transpose,
+)
 
-abs = absolute  # noqa: A001 - numpy's alias
+abs = absolute
 true_divide = divide
 matmul = Matmul.apply
 
@@ -64,7 +129,7 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 # --- reductions -------------------------------------------------------------------------------
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return Sum.apply(x, axis=_axis(axis), keepdims=keepdims)
 
 
@@ -80,11 +145,11 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
     return Std.apply(x, axis=_axis(axis), keepdims=keepdims, ddof=ddof)
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return Max.apply(x, axis=_axis(axis), keepdims=keepdims)
 
 
-def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return Min.apply(x, axis=_axis(axis), keepdims=keepdims)
 
 
@@ -115,11 +180,11 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     return Argmin.apply(x, axis=axis, keepdims=keepdims)
 
 
-def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return AllTrue.apply(x, axis=_axis(axis), keepdims=keepdims)
 
 
-def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return AnyTrue.apply(x, axis=_axis(axis), keepdims=keepdims)
 
 
@@ -191,7 +256,9 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if not shape:
         return reshape(x, (1,))
     start, end = start_dim % len(shape), end_dim % len(shape)
-    return reshape(x, shape[:start] + (-1,) + shape[end + 1:])
+    if start > end:
+        raise OpValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {shape}")
+    return reshape(x, (*shape[:start], -1, *shape[end + 1:]))
 
 
 def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
@@ -208,6 +275,8 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """numpy's split: into equal sections, or at the given indices; each piece is a slice of ``x``."""
     length = x.shape[axis]
     if isinstance(indices_or_sections, int):
+        if indices_or_sections <= 0:
+            raise OpValueError(f"split: the number of sections must be positive, not {indices_or_sections}")
         if length % indices_or_sections:
             raise ValueError(f"split: an axis of length {length} does not split into "
                              f"{indices_or_sections} equal sections")
@@ -216,7 +285,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     else:
         bounds = [0, *indices_or_sections, length]
     before = (slice(None),) * (axis % x.ndim)
-    return [x[before + (slice(start, stop),)] for start, stop in zip(bounds, bounds[1:])]
+    return [x[(*before, slice(start, stop))] for start, stop in itertools.pairwise(bounds)]
 
 
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
@@ -271,9 +340,9 @@ def _reflected(op: Any) -> Any:
 def _shape_arguments(op: Any) -> Any:
     """``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` alike, as numpy allows."""
     def method(self: Tensor, *shape: Any) -> Tensor:
-        if len(shape) == 1 and not isinstance(shape[0], int):
-            shape = shape[0]
-        return op(self, shape if shape != () else None)
+        if not shape:  # t.transpose() reverses the axes
+            return op(self, None)
+        return op(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     method.__name__ = op.__name__
     return method

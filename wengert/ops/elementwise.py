@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..core.backend import namespace
 from ..core.errors import BackwardError
@@ -57,7 +58,7 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None) -> Callabl
     if len(vjps) == 1:  # the common unary case, without the loop
         (vjp,) = vjps
 
-        def backward_rule(ctx: Any, upstream: Any) -> Any:  # noqa: F811
+        def backward_rule(ctx: Any, upstream: Any) -> Any:
             if vjp_wants_xp:
                 return vjp(namespace(upstream), upstream, *ctx.saved)
             return vjp(upstream, *ctx.saved)

@@ -75,10 +75,15 @@ class Einsum(Function):
             kept = "".join(letter for letter in letters if letter in available)
             grad = xp.einsum(",".join([output, *others]) + "->" + kept,
                              upstream, *operands[:index], *operands[index + 1:])
-            if kept != letters:  # indices summed in this operand alone: spread the gradient over them
-                shape = operands[index].shape
-                grad = xp.broadcast_to(
-                    xp.reshape(grad, [n if letter in kept else 1 for letter, n in zip(letters, shape)]), shape)
+            shape = operands[index].shape
+            # A size-1 axis that broadcast against a longer one of the same letter sums its gradient;
+            # letters found in this operand alone (or only size 1 elsewhere) spread it back out.
+            summed = tuple(axis for axis, letter in enumerate(kept)
+                           if shape[letters.index(letter)] == 1 and grad.shape[axis] != 1)
+            grad = xp.sum(grad, axis=summed, keepdims=True) if summed else grad
+            if grad.shape != shape:
+                sizes = [grad.shape[kept.index(letter)] if letter in kept else 1 for letter in letters]
+                grad = xp.broadcast_to(xp.reshape(grad, sizes), shape)
             grads.append(grad)
         return tuple(grads)
 

@@ -138,6 +138,8 @@ class Pad(Function):
         xp = namespace(x)
         widths = xp.broadcast_to(xp.asarray(pad_width, dtype=int), (x.ndim, 2)).tolist()
         ctx.save(tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape)))
+        if not widths:  # numpy pads a 0-d array to itself
+            return x.copy()
         return xp.pad(x, widths, mode="constant", constant_values=constant_values)
 
     def backward(ctx, upstream):
