@@ -103,7 +103,8 @@ multiply = elementwise("multiply", lambda a, b: a * b, lambda g, a, b: g * b, la
 divide = elementwise("divide", lambda a, b: a / b, lambda g, b, y: g / b, lambda g, b, y: -g * y / b)
 negative = elementwise("negative", lambda x: -x, lambda g: -g)
 power = elementwise("power", lambda a, b: a ** b,
-                    lambda xp, g, a, b, y: g * b * a ** (b - 1),
+                    # b a^(b-1), taken as 0 where b == 0 (x^0 is constant, even at x = 0)
+                    lambda xp, g, a, b, y: xp.where(b == 0, 0, g * b * a ** (b - 1)),
                     # d(a^b)/db = a^b log a; taken as 0 where a == 0 (PyTorch's rule)
                     lambda xp, g, a, b, y: g * y * xp.log(xp.where(a == 0, 1, a)))
 
@@ -149,11 +150,12 @@ where_op = elementwise("where", lambda xp, condition, a, b: xp.where(condition, 
                        None,
                        lambda xp, g, condition: xp.where(condition, g, 0),
                        lambda xp, g, condition: xp.where(condition, 0, g))
-# clip passes the gradient at its bounds (PyTorch's clamp); tensor bounds get it beyond them.
+# clip = minimum(maximum(x, low), high) and passes the gradient at its bounds (PyTorch's clamp);
+# tensor bounds get it beyond them, and high wins where low > high.
 clip_op = elementwise("clip", lambda xp, x, low, high: xp.minimum(xp.maximum(x, low), high),
-                      lambda g, x, low, high: g * ((x >= low) & (x <= high)),
-                      lambda g, x, low, high: g * (x < low),
-                      lambda g, x, low, high: g * (x > high))
+                      lambda xp, g, x, low, high: g * ((x >= low) & (x <= high)),
+                      lambda xp, g, x, low, high: g * ((x < low) & (low <= high)),
+                      lambda xp, g, x, low, high: g * (xp.maximum(x, low) > high))
 
 # --- comparisons: boolean results that carry no gradient -------------------------------
 less = elementwise("less", lambda a, b: a < b)

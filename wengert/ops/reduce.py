@@ -67,8 +67,10 @@ class Var(Function):
     """Variance with numpy's ``ddof`` (0 by default; PyTorch's unbiased default is ``ddof=1``)."""
 
     def forward(ctx, x, axis=None, keepdims=False, ddof=0):
-        y = namespace(x).var(x, axis=axis, keepdims=keepdims, ddof=ddof)
-        ctx.save(x, axis, kept_shape(x.shape, axis), _count(x.shape, axis) - ddof)
+        xp = namespace(x)
+        y = xp.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+        # An array, so that no degrees of freedom divide to inf or nan as in PyTorch, not raise.
+        ctx.save(x, axis, kept_shape(x.shape, axis), xp.asarray(_count(x.shape, axis) - ddof, dtype=x.dtype))
         return y
 
     def backward(ctx, upstream):
@@ -82,15 +84,18 @@ class Std(Function):
     """Standard deviation with numpy's ``ddof`` (0 by default)."""
 
     def forward(ctx, x, axis=None, keepdims=False, ddof=0):
-        y = namespace(x).std(x, axis=axis, keepdims=keepdims, ddof=ddof)
-        ctx.save(x, y, axis, kept_shape(x.shape, axis), _count(x.shape, axis) - ddof)
+        xp = namespace(x)
+        y = xp.std(x, axis=axis, keepdims=keepdims, ddof=ddof)
+        ctx.save(x, y, axis, kept_shape(x.shape, axis), xp.asarray(_count(x.shape, axis) - ddof, dtype=x.dtype))
         return y
 
     def backward(ctx, upstream):
         x, y, axis, kept, dof = ctx.saved
         xp = namespace(upstream)
         centered = x - xp.mean(x, axis=axis, keepdims=True)
-        return xp.reshape(upstream / y, kept) * centered * (1 / dof)
+        # Where the spread is 0 its gradient is taken as 0 (PyTorch's rule), not 0/0.
+        scale = upstream / xp.where(y == 0, float("inf"), y)
+        return xp.reshape(scale, kept) * centered * (1 / dof)
 
 
 class Max(Function):
@@ -121,7 +126,8 @@ class Min(Max):
 def _route_to_extremes(g: Any, x: Any, y: Any, axis: Any, kept: tuple) -> Any:
     xp = namespace(g)
     winners = x == xp.reshape(y, kept)
-    return xp.reshape(g, kept) * winners / xp.sum(winners, axis=axis, keepdims=True)
+    ties = xp.astype(xp.sum(winners, axis=axis, keepdims=True), g.dtype)  # keep g's dtype
+    return xp.reshape(g, kept) * winners / ties
 
 
 class Prod(Function):
@@ -149,7 +155,7 @@ class LogSumExp(Function):
 
     def forward(ctx, x, axis=None, keepdims=False):
         xp = namespace(x)
-        top = xp.max(x, axis=axis, keepdims=True)
+        top = xp.max(x, axis=axis, keepdims=True, initial=-float("inf"))  # empty slices: log(0) = -inf
         top = xp.where(xp.isfinite(top), top, 0)  # all -inf (or inf) slices: let exp/log decide
         y = xp.log(xp.sum(xp.exp(x - top), axis=axis, keepdims=keepdims))
         y = y + (top if keepdims else xp.reshape(top, y.shape))
