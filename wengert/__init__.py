@@ -6,7 +6,7 @@
     f.backward()          # x.grad == -4
 """
 
-from . import autograd
+from . import autograd, data, nn, optim
 from .core.backend import (
     bool_,
     float16,
@@ -52,7 +52,7 @@ from .ops import __all__ as _ops_all
 __version__ = "0.1.0"
 __all__ = [
     "BackwardError", "Function", "Generator", "GradcheckError", "Node", "OpIndexError", "OpTypeError",
-    "OpValueError", "Tensor", "WengertError", "arange", "autograd", "bool_", "detect_anomaly",
+    "OpValueError", "Tensor", "WengertError", "arange", "autograd", "bool_", "data", "nn", "optim", "detect_anomaly",
     "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
     "get_default_dtype", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace",
     "manual_seed", "namespace", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",

@@ -1,0 +1,199 @@
+"""An MLP training step against PyTorch and against hand-written numpy.
+
+Workload (from the training issue): MLP 784-512-512-10 with ReLU, cross-entropy and plain SGD
+(lr 0.01), float32, at batch 32, 128 and 1024: forward, loss, backward and update, timed per
+step. Frameworks: wengert, PyTorch eager, and the same network with forward and backward
+written by hand in numpy (seed 003's style; the floor for a numpy engine).
+
+Each framework runs in its own subprocess with its default threads (numpy's OpenBLAS and
+PyTorch's pools would fight for the cores in one process), alternating wengert, numpy,
+PyTorch, wengert...; each round reports the ratio of medians measured in that round, and the
+summary is the median of the per-round ratios (the machine's speed drifts between rounds).
+
+Memory: the peak resident memory above the post-setup baseline during the timed steps (peak
+reset through /proc/self/clear_refs), for each framework.
+
+Allocator: glibc malloc with its default settings unless ``--malloc tuned``, which sets
+MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ (for every framework alike) so that large
+freed arrays stay in the heap instead of going back to the OS each step.
+
+    python benchmarks/mlp.py [--rounds 5] [--steps 30] [--batches 32 128 1024] [--malloc tuned]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SIZES = (784, 512, 512, 10)
+LR = 0.01
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
+
+
+def initial_weights():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    layers = []
+    for fan_in, fan_out in itertools.pairwise(SIZES):
+        bound = 1 / np.sqrt(fan_in)
+        layers.append((rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
+                       rng.uniform(-bound, bound, fan_out).astype(np.float32)))
+    return layers
+
+
+def batch(size: int):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((size, SIZES[0])).astype(np.float32), rng.integers(0, SIZES[-1], size)
+
+
+def workload(framework: str, size: int):
+    """A function doing one training step for ``framework``, and a function reading the loss."""
+    weights, (x, labels) = initial_weights(), batch(size)
+    if framework == "wengert":
+        import wengert as wg
+        import wengert.nn.functional as F
+        from wengert import nn, optim
+
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+        model.load_state_dict({f"{index * 2}.{name}": value for index, pair in enumerate(weights)
+                               for name, value in zip(("weight", "bias"), pair)})
+        optimizer = optim.SGD(model.parameters(), lr=LR)
+        features, targets = wg.tensor(x), wg.tensor(labels)
+
+        def step():
+            loss = F.cross_entropy(model(features), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+    elif framework == "torch":
+        import torch
+
+        model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                                    torch.nn.ReLU(), torch.nn.Linear(512, 10))
+        with torch.no_grad():
+            for layer, (W, b) in zip(model[::2], weights):
+                layer.weight.copy_(torch.from_numpy(W))
+                layer.bias.copy_(torch.from_numpy(b))
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+        features, targets = torch.from_numpy(x), torch.from_numpy(labels)
+
+        def step():
+            loss = torch.nn.functional.cross_entropy(model(features), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+    elif framework == "numpy":
+        import numpy as np
+
+        params = [array.copy() for pair in weights for array in pair]
+        onehot = np.eye(SIZES[-1], dtype=np.float32)[labels]
+
+        def step():  # seed 003's way: forward keeping activations, backward by hand, update in place
+            W1, b1, W2, b2, W3, b3 = params
+            h1 = x @ W1.T + b1
+            a1 = np.maximum(h1, 0)
+            h2 = a1 @ W2.T + b2
+            a2 = np.maximum(h2, 0)
+            z = a2 @ W3.T + b3
+            z = z - z.max(axis=1, keepdims=True)
+            log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            loss = -(log_probs * onehot).sum() / size
+            g = (np.exp(log_probs) - onehot) / np.float32(size)
+            grads = [None] * 6
+            grads[4], grads[5] = g.T @ a2, g.sum(axis=0)
+            g = (g @ W3) * (h2 > 0)
+            grads[2], grads[3] = g.T @ a1, g.sum(axis=0)
+            g = (g @ W2) * (h1 > 0)
+            grads[0], grads[1] = g.T @ x, g.sum(axis=0)
+            for param, grad in zip(params, grads):
+                param -= np.float32(LR) * grad
+            return float(loss)
+
+    else:
+        raise ValueError(framework)
+    return step
+
+
+def peak_rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+
+
+def current_rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+
+def worker(framework: str, size: int, steps: int) -> None:
+    step = workload(framework, size)
+    first_loss = step()
+    for _ in range(3):
+        step()
+    baseline = current_rss_kb()
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # reset the peak-RSS counter
+    except OSError:
+        pass
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"ms": statistics.median(times) * 1e3, "first_loss": first_loss,
+                      "peak_mb": (peak_rss_kb() - baseline) / 1024}))
+
+
+def measure(framework: str, size: int, steps: int, env: dict) -> dict:
+    output = subprocess.run([sys.executable, __file__, "--worker", framework, "--batches", str(size),
+                             "--steps", str(steps)], check=True, capture_output=True, text=True, env=env)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="MLP training step: wengert vs PyTorch vs hand-written numpy")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batches", type=int, nargs="+", default=[32, 128, 1024])
+    parser.add_argument("--malloc", choices=["default", "tuned"], default="default")
+    parser.add_argument("--worker")
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.batches[0], args.steps)
+    env = {**os.environ, **(TUNED_MALLOC if args.malloc == "tuned" else {})}
+    print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, cross-entropy, SGD, float32; malloc: {args.malloc}; "
+          f"{args.rounds} rounds x {args.steps} steps, frameworks alternating in subprocesses")
+    for size in args.batches:
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append({name: measure(name, size, args.steps, env) for name in ("wengert", "numpy", "torch")})
+        losses = {name: rounds[0][name]["first_loss"] for name in rounds[0]}
+        assert abs(losses["wengert"] - losses["torch"]) < 1e-4 * abs(losses["torch"]), losses
+        vs_torch = [r["wengert"]["ms"] / r["torch"]["ms"] for r in rounds]
+        vs_numpy = [r["wengert"]["ms"] / r["numpy"]["ms"] for r in rounds]
+        numpy_vs_torch = [r["numpy"]["ms"] / r["torch"]["ms"] for r in rounds]
+        print(f"\nbatch {size}: per round wengert/torch " + " ".join(f"{v:.2f}" for v in vs_torch)
+              + " | wengert/numpy " + " ".join(f"{v:.2f}" for v in vs_numpy))
+        for name in ("wengert", "numpy", "torch"):
+            print(f"  {name:8s} {statistics.median(r[name]['ms'] for r in rounds):8.2f} ms/step   "
+                  f"peak step memory {statistics.median(r[name]['peak_mb'] for r in rounds):7.1f} MB")
+        print(f"  median ratios: wengert/torch {statistics.median(vs_torch):.2f}  "
+              f"wengert/numpy {statistics.median(vs_numpy):.2f}  numpy/torch {statistics.median(numpy_vs_torch):.2f}"
+              f"  (must: wengert/numpy <= 1.15; goal at batch 128: wengert/torch <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()

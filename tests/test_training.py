@@ -1,0 +1,231 @@
+"""Checkpoints, the training loop and the ``wengert train`` command, as a user runs them."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import wengert as wg
+from wengert import checkpoint, nn, optim
+from wengert.training import Config, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wengert_train(*args, check=True, **kwargs):
+    """Run ``python -m wengert train ARGS`` in a subprocess, as a user would."""
+    result = subprocess.run([sys.executable, "-m", "wengert", "train", "--quiet", *map(str, args)],
+                            capture_output=True, text=True, cwd=kwargs.pop("cwd", ROOT), timeout=300, **kwargs)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def small_model(hidden=8):
+    return nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+
+def trained_pair(hidden=8):
+    """A model and an Adam optimizer with state, after two steps."""
+    wg.manual_seed(0)
+    model = small_model(hidden)
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    x, y = wg.randn(16, 4), wg.randint(0, 3, (16,))
+    for _ in range(2):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model, optimizer
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+def test_checkpoint_round_trip_restores_model_optimizer_and_metadata(tmp_path):
+    model, optimizer = trained_pair()
+    path = checkpoint.save(tmp_path, model, optimizer, {"epoch": 3, "note": "é"})
+    wg.manual_seed(1)
+    fresh_model = small_model()
+    fresh_optimizer = optim.Adam(fresh_model.parameters(), lr=0.5)
+    metadata = checkpoint.load(path, fresh_model, fresh_optimizer)
+    assert metadata == {"epoch": 3, "note": "é"}
+    for (name, saved), (_, loaded) in zip(model.state_dict().items(), fresh_model.state_dict().items()):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy(), err_msg=name)
+    assert fresh_optimizer.param_groups[0]["lr"] == 0.01
+    # the optimizers continue identically
+    x, y = wg.randn(16, 4), wg.randint(0, 3, (16,))
+    for net, opt in ((model, optimizer), (fresh_model, fresh_optimizer)):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    for a, b in zip(model.parameters(), fresh_model.parameters()):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    assert json.loads(path.with_suffix(".json").read_text())["epoch"] == 3  # the readable copy
+
+
+def test_a_transposed_parameter_survives_the_round_trip(tmp_path):
+    # safetensors 0.8.0 writes a non-contiguous array's memory in storage order; we save copies.
+    model = nn.Linear(3, 2)
+    model.weight = nn.Parameter(np.arange(6.0, dtype=np.float32).reshape(3, 2).T)  # a (2, 3) view
+    assert not model.weight.data.flags.c_contiguous
+    checkpoint.save(tmp_path, model)
+    loaded = nn.Linear(3, 2)
+    checkpoint.load(tmp_path, loaded)
+    np.testing.assert_array_equal(loaded.weight.detach().numpy(), [[0, 2, 4], [1, 3, 5]])
+
+
+def test_a_crash_mid_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    model, optimizer = trained_pair()
+    checkpoint.save(tmp_path, model, optimizer, {"epoch": 1})
+    before = (tmp_path / checkpoint.FILENAME).read_bytes()
+
+    def killed(*args):
+        raise KeyboardInterrupt("killed mid-save")
+
+    monkeypatch.setattr(os, "replace", killed)  # the data is written, the rename never happens
+    for parameter in model.parameters():
+        parameter.data += 1
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(tmp_path, model, optimizer, {"epoch": 2})
+    monkeypatch.undo()
+    assert (tmp_path / checkpoint.FILENAME).read_bytes() == before
+    assert checkpoint.read(tmp_path)["metadata"] == {"epoch": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", checkpoint.FILENAME]  # no leftovers
+
+
+def test_a_checkpoint_is_data_not_code(tmp_path):
+    model, optimizer = trained_pair()
+    path = checkpoint.save(tmp_path, model, optimizer, {"epoch": 1})
+    payload = path.read_bytes()
+    header_size = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8:8 + header_size])  # a JSON header, then raw little-endian arrays
+    assert {entry["dtype"] for key, entry in header.items() if key != "__metadata__"} <= {"F32", "F64", "I64"}
+    assert b"\x80\x04" not in payload[:2]  # not a pickle
+    (tmp_path / "broken.safetensors").write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match="not a readable wengert checkpoint"):
+        checkpoint.read(tmp_path / "broken.safetensors")
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
+        checkpoint.read(tmp_path / "missing")
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_with_the_keys_listed(tmp_path):
+    model, _ = trained_pair(hidden=8)
+    checkpoint.save(tmp_path, model)
+    other = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3), nn.ReLU(), nn.Linear(3, 3))
+    before = [p.detach().numpy().copy() for p in other.parameters()]
+    with pytest.raises(nn.StateDictError) as error:
+        checkpoint.load(tmp_path, other)
+    message = str(error.value)
+    for key in ("4.weight", "4.bias", "0.weight", "0.bias", "2.weight"):
+        assert key in message
+    assert "missing keys" in message and "shape mismatch" in message
+    for old, parameter in zip(before, other.parameters()):
+        np.testing.assert_array_equal(old, parameter.detach().numpy())  # nothing half-loaded
+
+
+# --- the training loop -------------------------------------------------------------------------
+
+def test_digits_mlp_reaches_097_test_accuracy(tmp_path):
+    summary = train(Config(), tmp_path, progress=False)  # the defaults of `wengert train`
+    assert summary["test_accuracy"] >= 0.97, summary
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mnist_subset_mlp_reaches_093_test_accuracy(tmp_path):
+    summary = train(Config(dataset="mnist", hidden=[256], epochs=12), tmp_path, progress=False)
+    assert summary["test_accuracy"] >= 0.93, summary
+
+
+def test_same_seed_same_weights_and_another_seed_other_weights(tmp_path):
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        train(Config(dataset="iris", hidden=[8], epochs=3, seed=seed, batch_size=16), tmp_path / name, progress=False)
+        runs[name] = checkpoint.read(tmp_path / name)["model"]
+    for key in runs["a"]:
+        np.testing.assert_array_equal(runs["a"][key], runs["b"][key])
+    assert any(not np.array_equal(runs["a"][key], runs["c"][key]) for key in runs["a"])
+
+
+def test_dropout_runs_repeat_too(tmp_path):
+    for name in ("a", "b"):
+        train(Config(dataset="iris", hidden=[8], epochs=2, dropout=0.5, batch_size=16), tmp_path / name,
+              progress=False)
+    a, b = (checkpoint.read(tmp_path / name)["model"] for name in ("a", "b"))
+    assert all(np.array_equal(a[key], b[key]) for key in a)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+def test_wengert_train_writes_checkpoint_curves_and_summary(tmp_path):
+    result = wengert_train("--dataset", "iris", "--epochs", "5", "--hidden", "16", "--out", tmp_path / "run")
+    assert "test accuracy" in result.stdout
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["epochs"] == 5 and 0.0 <= summary["test_accuracy"] <= 1.0
+    assert f"{summary['test_accuracy']:.4f}" in result.stdout
+    metadata = checkpoint.read(tmp_path / "run")["metadata"]
+    assert metadata["config"]["hidden"] == [16] and metadata["epoch"] == 5
+    assert len(metadata["history"]["val_accuracy"]) == 5
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+
+
+def test_wengert_train_never_overwrites_a_checkpoint_unasked(tmp_path):
+    wengert_train("--dataset", "iris", "--epochs", "1", "--out", tmp_path / "run")
+    before = (tmp_path / "run" / checkpoint.FILENAME).read_bytes()
+    result = wengert_train("--dataset", "iris", "--epochs", "1", "--out", tmp_path / "run", check=False)
+    assert result.returncode == 2 and "--resume" in result.stderr
+    assert (tmp_path / "run" / checkpoint.FILENAME).read_bytes() == before
+    # without --out, each run gets a new folder under runs/
+    for _ in range(2):
+        wengert_train("--dataset", "iris", "--epochs", "1", cwd=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["iris-mlp", "iris-mlp-2"]
+
+
+def test_a_nonfinite_loss_stops_training_with_the_step_and_last_finite_loss(tmp_path):
+    args = ("--dataset", "iris", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "3", "--batch-size", "8")
+    result = wengert_train(*args, "--out", tmp_path / "a", check=False)
+    assert result.returncode == 1
+    assert "at step" in result.stderr and "last finite loss was" in result.stderr, result.stderr
+    assert "--allow-nonfinite" in result.stderr
+    wengert_train(*args, "--out", tmp_path / "b", "--allow-nonfinite")
+
+
+def test_resume_after_a_kill_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    args = ["--dataset", "digits", "--hidden", "32", "--epochs", "25", "--batch-size", "8", "--seed", "5"]
+    wengert_train(*args, "--out", tmp_path / "whole")
+    run = subprocess.Popen([sys.executable, "-m", "wengert", "train", "--quiet", *args, "--out", tmp_path / "cut"],
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    saved = tmp_path / "cut" / checkpoint.FILENAME
+    deadline = time.monotonic() + 120
+    while not saved.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)  # no chance to clean up, possibly mid-save
+    run.wait()
+    assert run.returncode == -signal.SIGKILL
+    killed_at = checkpoint.read(tmp_path / "cut")["metadata"]["epoch"]
+    assert 1 <= killed_at < 25, "the run was not interrupted mid-training"
+    wengert_train("--resume", tmp_path / "cut")
+    whole, resumed = (checkpoint.read(tmp_path / name) for name in ("whole", "cut"))
+    assert resumed["metadata"]["epoch"] == 25
+    for key, value in whole["model"].items():
+        np.testing.assert_array_equal(resumed["model"][key], value, err_msg=key)
+    assert resumed["metadata"]["history"] == whole["metadata"]["history"]
+
+
+def test_resume_with_another_architecture_lists_the_mismatched_keys(tmp_path):
+    wengert_train("--dataset", "iris", "--epochs", "1", "--hidden", "8", "--out", tmp_path / "run")
+    result = wengert_train("--resume", tmp_path / "run", "--hidden", "8", "8", check=False)
+    assert result.returncode == 1
+    assert "4.weight" in result.stderr and "2.weight" in result.stderr, result.stderr
+
+
+def test_help_lists_the_options():
+    result = subprocess.run([sys.executable, "-m", "wengert", "train", "--help"], capture_output=True, text=True)
+    for option in ("--dataset", "--hidden", "--optimizer", "--lr", "--epochs", "--batch-size", "--seed", "--out",
+                   "--resume", "--allow-nonfinite"):
+        assert option in result.stdout

@@ -1,0 +1,279 @@
+"""Layers and losses as functions (PyTorch's ``nn.functional``).
+
+Two ops are fused here because their composed gradient would cost more than it must:
+``linear`` (one matmul per gradient, the bias summed over the batch) and ``cross_entropy``
+(its gradient is the seeds' ``softmax - onehot``, not a chain through softmax and log);
+``binary_cross_entropy`` is fused because the composed one is nan at p = 0 or 1.
+The rest are compositions of the op library, so their gradients come for free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.backend import is_floating, namespace
+from ..core.creation import Generator, default_generator
+from ..core.errors import OpIndexError, OpTypeError, OpValueError, call_site
+from ..core.function import Function
+from ..core.tensor import Tensor
+from ..ops import (
+    absolute,
+    clip,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    logaddexp,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+    where,
+)
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class Linear(Function):
+    """y = x W^T + b for x (..., in), W (out, in), b (out,): PyTorch's layout of ``Linear``."""
+
+    broadcasting = True  # mixed dtypes promote as in numpy; the engine casts the gradients back
+
+    def forward(ctx, x, W, b=None):
+        ctx.save(x, W)
+        xp = namespace(x, W)
+        y = xp.matmul(x, W.mT)
+        if b is not None:  # y is new, so adding in place saves an allocation, unless b's dtype promotes y
+            y = xp.add(y, b, out=y) if xp.result_type(y, b) == y.dtype else y + b
+        return y
+
+    def backward(ctx, upstream):
+        x, W = ctx.saved
+        xp = namespace(upstream)
+        grad_x = xp.matmul(upstream, W) if ctx.needs_input_grad[0] else None
+        # W and b are shared by every row of the batch: their gradients sum over it.
+        rows = xp.reshape(upstream, (-1, upstream.shape[-1]))
+        grad_W = xp.matmul(rows.mT, xp.reshape(x, (-1, x.shape[-1]))) if ctx.needs_input_grad[1] else None
+        if len(ctx.parents) == 2:
+            return grad_x, grad_W
+        return grad_x, grad_W, (xp.sum(rows, axis=0) if ctx.needs_input_grad[2] else None)
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """x (..., in) @ weight (out, in)^T + bias (out,) -> (..., out)."""
+    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+
+
+class CrossEntropy(Function):
+    """Mean (or sum, or per-row) of -sum_c a[i, c] log softmax(z)[i, c], for logits z (N, C)
+    and coefficients a (N, C): the one-hot labels, smoothed and weighted. Its VJP is
+    upstream * (softmax(z) * sum_c a[i, c] - a), which is softmax - onehot in the plain case."""
+
+    name = "cross_entropy"
+
+    def forward(ctx, logits, coefficients, denominator=None, reduction="mean"):
+        xp = namespace(logits)
+        losses = -xp.sum(coefficients * _log_softmax(xp, logits), axis=-1)
+        ctx.save(logits, coefficients, denominator, reduction)  # inputs, so create_graph sees through them
+        if reduction == "none":
+            return losses
+        total = xp.sum(losses)
+        return total / denominator if reduction == "mean" else total
+
+    def backward(ctx, upstream):
+        logits, coefficients, denominator, reduction = ctx.saved
+        xp = namespace(upstream)
+        log_probs = _log_softmax(xp, logits)
+        scale = xp.expand_dims(upstream, -1) if upstream.ndim else upstream
+        scale = scale / denominator if reduction == "mean" else scale
+        grad_logits = None
+        if ctx.needs_input_grad[0]:
+            grad_logits = xp.exp(log_probs) * xp.sum(coefficients, axis=-1, keepdims=True) - coefficients
+            grad_logits = grad_logits * scale
+        grad_coefficients = -log_probs * scale if ctx.needs_input_grad[1] else None
+        return grad_logits, grad_coefficients
+
+
+def _log_softmax(xp: Any, z: Any) -> Any:
+    shifted = z - xp.max(z, axis=-1, keepdims=True)  # exp never overflows
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+
+
+def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of ``logits`` (N, C) or (C,) against integer class labels (N,) or
+    class probabilities (N, C); ``weight`` (C,) weighs classes; PyTorch's semantics throughout
+    (with weights, the mean divides by the summed weights of the labels)."""
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise OpValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}")
+    z = logits.data if isinstance(logits, Tensor) else logits
+    if z.ndim not in (1, 2):
+        raise OpValueError(f"cross_entropy: logits must have shape (N, C) or (C,), got {tuple(z.shape)} "
+                           f"(at {call_site()})")
+    xp = namespace(z)
+    classes = z.shape[-1]
+    w = None if weight is None else (weight.data if isinstance(weight, Tensor) else xp.asarray(weight))
+    target_array = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    if target_array.shape == z.shape and is_floating(target_array.dtype):  # class probabilities
+        smoothed = target * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else target
+        coefficients = smoothed if w is None else smoothed * w.astype(z.dtype)
+        denominator = z.shape[0] if z.ndim == 2 else 1
+        return CrossEntropy.apply(logits, coefficients, denominator=denominator, reduction=reduction)
+    labels = _class_labels("cross_entropy", target_array, z.shape)
+    coefficients = (xp.arange(classes) == labels[..., None]).astype(z.dtype)
+    if label_smoothing:
+        coefficients = coefficients * (1 - label_smoothing) + label_smoothing / classes
+    if w is None:
+        denominator = labels.size
+    else:
+        coefficients = coefficients * w.astype(z.dtype)
+        denominator = xp.sum(w[labels])
+    return CrossEntropy.apply(logits, coefficients, denominator=denominator, reduction=reduction)
+
+
+def nll_loss(log_probs: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """-log_probs[i, target[i]] (times the class weight), for log-probabilities (N, C) or (C,)."""
+    _check_reduction("nll_loss", reduction)
+    shape = tuple(log_probs.shape)
+    if len(shape) not in (1, 2):
+        raise OpValueError(f"nll_loss: input must have shape (N, C) or (C,), got {shape} (at {call_site()})")
+    labels = _class_labels("nll_loss", target.data if isinstance(target, Tensor) else target, shape)
+    xp = namespace(labels)
+    picked = log_probs[labels] if len(shape) == 1 else log_probs[xp.arange(shape[0]), labels]
+    if weight is None:
+        return _reduce(-picked, reduction, "nll_loss")
+    w = (weight.data if isinstance(weight, Tensor) else xp.asarray(weight))[labels].astype(log_probs.dtype)
+    losses = -picked * w
+    return losses.sum() / xp.sum(w) if reduction == "mean" else _reduce(losses, reduction, "nll_loss")
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    return _reduce((_same_shape("mse_loss", input, target) - target) ** 2, reduction, "mse_loss")
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    return _reduce(absolute(_same_shape("l1_loss", input, target) - target), reduction, "l1_loss")
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Quadratic within ``delta`` of the target, linear beyond it."""
+    error = _same_shape("huber_loss", input, target) - target
+    size = absolute(error)
+    return _reduce(where(size < delta, 0.5 * error * error, delta * (size - 0.5 * delta)), reduction, "huber_loss")
+
+
+class BinaryCrossEntropy(Function):
+    """-(y log p + (1 - y) log(1 - p)), each log clamped at -100, with PyTorch's gradient
+    (p - y) / max(p (1 - p), 1e-12): finite where p is exactly 0 or 1 (a saturated sigmoid),
+    where the composed ops would give 0 * inf = nan."""
+
+    name = "binary_cross_entropy"
+    broadcasting = True
+
+    def forward(ctx, p, y):
+        ctx.save(p, y)
+        xp = namespace(p, y)
+        return -(y * _clamped_log(xp, p) + (1 - y) * _clamped_log(xp, 1 - p))
+
+    def backward(ctx, upstream):
+        p, y = ctx.saved
+        xp = namespace(upstream)
+        grad_p = upstream * (p - y) / xp.maximum(p * (1 - p), 1e-12) if ctx.needs_input_grad[0] else None
+        grad_y = upstream * (_clamped_log(xp, 1 - p) - _clamped_log(xp, p)) if ctx.needs_input_grad[1] else None
+        return grad_p, grad_y
+
+
+def _clamped_log(xp: Any, p: Any) -> Any:
+    """max(log p, -100) without a warning at p = 0 (log(1e-45) < -100 in float32 and float64)."""
+    return xp.maximum(xp.log(xp.maximum(p, 1e-45)), -100.0)
+
+
+def binary_cross_entropy(input: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p; each log is clamped at -100 as in PyTorch."""
+    p = _same_shape("binary_cross_entropy", input, target)
+    values = p.data if isinstance(p, Tensor) else p
+    if values.size and not bool(((values >= 0) & (values <= 1)).all()):
+        raise OpValueError("binary_cross_entropy: input must be probabilities in [0, 1]; for logits use "
+                           f"binary_cross_entropy_with_logits (at {call_site()})")
+    losses = BinaryCrossEntropy.apply(p, target)
+    return _reduce(losses if weight is None else losses * weight, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    """Binary cross-entropy of sigmoid(x), computed stably as log(1 + e^x) - y x."""
+    x = _same_shape("binary_cross_entropy_with_logits", input, target)
+    if pos_weight is None:
+        losses = logaddexp(0.0, x) - target * x
+    else:  # -(w_pos y log sigmoid(x) + (1 - y) log(1 - sigmoid(x)))
+        losses = (1 - target) * x + (1 + (pos_weight - 1) * target) * logaddexp(0.0, -x)
+    return _reduce(losses if weight is None else losses * weight, reduction, "binary_cross_entropy_with_logits")
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) (identity when
+    not training)."""
+    if not 0.0 <= p <= 1.0:
+        raise OpValueError(f"dropout: p must lie in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    data = x.data if isinstance(x, Tensor) else x
+    if p == 1.0:
+        return x * namespace(data).zeros_like(data)
+    keep = (generator or default_generator).random.random(data.shape) >= p
+    return x * (keep * (1.0 / (1.0 - p))).astype(data.dtype)
+
+
+def embedding(indices: Any, weight: Any) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices`` (any shape)."""
+    index = indices.data if isinstance(indices, Tensor) else indices
+    if is_floating(index.dtype) or index.dtype.kind == "b":
+        raise OpTypeError(f"embedding: indices must be integers, got {index.dtype} (at {call_site()})")
+    count = weight.shape[0]
+    if index.size and (index.min() < 0 or index.max() >= count):
+        raise OpIndexError(f"embedding: indices must lie in [0, {count}), got values in "
+                           f"[{index.min()}, {index.max()}] (at {call_site()})")
+    return weight[index]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _check_reduction(name: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise OpValueError(f"{name}: reduction must be one of {_REDUCTIONS}, not {reduction!r}")
+
+
+def _reduce(losses: Tensor, reduction: str, name: str) -> Tensor:
+    _check_reduction(name, reduction)
+    if reduction == "none":
+        return losses
+    return losses.mean() if reduction == "mean" else losses.sum()
+
+
+def _same_shape(name: str, input: Any, target: Any) -> Any:
+    """Refuse targets whose shape differs: (N, 1) against (N,) would broadcast to (N, N) silently."""
+    if tuple(getattr(input, "shape", ())) != tuple(getattr(target, "shape", ())):
+        raise OpValueError(f"{name}: input shape {tuple(getattr(input, 'shape', ()))} and target shape "
+                           f"{tuple(getattr(target, 'shape', ()))} differ (at {call_site()})")
+    return input
+
+
+def _class_labels(name: str, labels: Any, logits_shape: tuple) -> Any:
+    """Check integer class labels against logits of shape (N, C) or (C,)."""
+    classes = logits_shape[-1]
+    if is_floating(labels.dtype) or labels.dtype.kind == "b":
+        raise OpTypeError(f"{name}: class labels must be integers, got dtype {labels.dtype} (for class "
+                          f"probabilities pass a float target of shape {logits_shape}) (at {call_site()})")
+    if labels.shape != logits_shape[:-1]:
+        raise OpValueError(f"{name}: input of shape {logits_shape} needs labels of shape {logits_shape[:-1]}, "
+                           f"got {tuple(labels.shape)} (at {call_site()})")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise OpIndexError(f"{name}: class labels must lie in [0, {classes}), got values in "
+                           f"[{labels.min()}, {labels.max()}] (at {call_site()})")
+    return labels
+
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "clip", "cross_entropy", "dropout",
+           "embedding", "gelu", "huber_loss", "l1_loss", "leaky_relu", "linear", "log_softmax", "mse_loss",
+           "nll_loss", "relu", "sigmoid", "softmax", "softplus", "tanh"]

@@ -1,0 +1,33 @@
+"""Helpers for training loops: gradient clipping."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from ..core.backend import namespace
+from ..core.errors import OpValueError
+from ..core.tensor import Tensor
+
+
+def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
+    """Scale all gradients in place so that their joint ``norm_type``-norm is at most ``max_norm``;
+    returns the norm before clipping (as PyTorch does)."""
+    grads = [p.grad.data for p in ([parameters] if isinstance(parameters, Tensor) else parameters)
+             if p.grad is not None]
+    if not grads:
+        return 0.0
+    xp = namespace(grads[0])
+    if norm_type == math.inf:
+        total = max(float(xp.max(xp.abs(g))) if g.size else 0.0 for g in grads)
+    else:
+        total = sum(float(xp.sum(xp.abs(g) ** norm_type)) for g in grads) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise OpValueError(f"clip_grad_norm_: the total gradient norm is {total}; "
+                           "set error_if_nonfinite=False to clip anyway")
+    scale = max_norm / (total + 1e-6)
+    if scale < 1.0:
+        for g in grads:
+            g *= g.dtype.type(scale)
+    return total
