@@ -10,8 +10,9 @@ PyTorch's pools would fight for the cores in one process), alternating wengert, 
 PyTorch, wengert...; each round reports the ratio of medians measured in that round, and the
 summary is the median of the per-round ratios (the machine's speed drifts between rounds).
 
-Memory: the peak resident memory above the post-setup baseline during the timed steps (peak
-reset through /proc/self/clear_refs), for each framework.
+Memory: the peak resident memory of the training steps above the baseline taken once the
+model, optimizer and batch exist (peak reset through /proc/self/clear_refs): activations,
+gradients, optimizer state and whatever the allocator keeps, for each framework.
 
 Allocator: glibc malloc with its default settings unless ``--malloc tuned``, which sets
 MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ (for every framework alike) so that large
@@ -63,7 +64,8 @@ def workload(framework: str, size: int):
         import wengert.nn.functional as F
         from wengert import nn, optim
 
-        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+        (i, h1), (_, h2), (_, o) = itertools.pairwise(SIZES)
+        model = nn.Sequential(nn.Linear(i, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(), nn.Linear(h2, o))
         model.load_state_dict({f"{index * 2}.{name}": value for index, pair in enumerate(weights)
                                for name, value in zip(("weight", "bias"), pair)})
         optimizer = optim.SGD(model.parameters(), lr=LR)
@@ -79,8 +81,9 @@ def workload(framework: str, size: int):
     elif framework == "torch":
         import torch
 
-        model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-                                    torch.nn.ReLU(), torch.nn.Linear(512, 10))
+        (i, h1), (_, h2), (_, o) = itertools.pairwise(SIZES)
+        model = torch.nn.Sequential(torch.nn.Linear(i, h1), torch.nn.ReLU(), torch.nn.Linear(h1, h2),
+                                    torch.nn.ReLU(), torch.nn.Linear(h2, o))
         with torch.no_grad():
             for layer, (W, b) in zip(model[::2], weights):
                 layer.weight.copy_(torch.from_numpy(W))
@@ -139,15 +142,12 @@ def current_rss_kb() -> int:
 
 def worker(framework: str, size: int, steps: int) -> None:
     step = workload(framework, size)
+    baseline = current_rss_kb()  # model, optimizer and batch exist; no step has run
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # reset the peak-RSS counter
     first_loss = step()
     for _ in range(3):
         step()
-    baseline = current_rss_kb()
-    try:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")  # reset the peak-RSS counter
-    except OSError:
-        pass
     times = []
     for _ in range(steps):
         start = time.perf_counter()

@@ -168,7 +168,10 @@ def _run(roots: list, seeds: list, retain_graph: bool, create_graph: bool,
             if id(leaf) in wanted:
                 captured[wanted[id(leaf)]] = grad
         return captured
-    for leaf, grad in leaf_grads.values():
+    grads = grad = upstream = None  # drop the last node's references: _owned counts the rest
+    for entry in leaf_grads.values():
+        leaf, grad = entry
+        entry.clear()
         _accumulate(leaf, grad, create_graph)
     return captured
 

@@ -41,22 +41,23 @@ class Linear(Function):
 
     def forward(ctx, x, W, b=None):
         ctx.save(x, W)
-        xp = namespace(x, W)
-        y = xp.matmul(x, W.mT)
-        if b is not None:  # y is new, so adding in place saves an allocation, unless b's dtype promotes y
-            y = xp.add(y, b, out=y) if xp.result_type(y, b) == y.dtype else y + b
+        y = x @ W.mT
+        if b is not None and b.dtype == y.dtype:
+            y += b  # y is new, so adding in place saves an allocation
+        elif b is not None:
+            y = y + b  # b's dtype may promote y's
         return y
 
     def backward(ctx, upstream):
         x, W = ctx.saved
-        xp = namespace(upstream)
-        grad_x = xp.matmul(upstream, W) if ctx.needs_input_grad[0] else None
+        need = ctx.needs_input_grad
+        grad_x = upstream @ W if need[0] else None
         # W and b are shared by every row of the batch: their gradients sum over it.
-        rows = xp.reshape(upstream, (-1, upstream.shape[-1]))
-        grad_W = xp.matmul(rows.mT, xp.reshape(x, (-1, x.shape[-1]))) if ctx.needs_input_grad[1] else None
-        if len(ctx.parents) == 2:
+        rows = upstream.reshape(-1, upstream.shape[-1])
+        grad_W = rows.mT @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        if len(need) == 2:
             return grad_x, grad_W
-        return grad_x, grad_W, (xp.sum(rows, axis=0) if ctx.needs_input_grad[2] else None)
+        return grad_x, grad_W, (rows.sum(axis=0) if need[2] else None)
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
@@ -72,31 +73,35 @@ class CrossEntropy(Function):
     name = "cross_entropy"
 
     def forward(ctx, logits, coefficients, denominator=None, reduction="mean"):
-        xp = namespace(logits)
-        losses = -xp.sum(coefficients * _log_softmax(xp, logits), axis=-1)
-        ctx.save(logits, coefficients, denominator, reduction)  # inputs, so create_graph sees through them
+        log_probs = _log_softmax(logits)
+        losses = -(coefficients * log_probs).sum(axis=-1)
+        # logits (an input) is saved so that create_graph sees through it; log_probs spares recomputing.
+        ctx.save(logits, coefficients, denominator, reduction, log_probs)
         if reduction == "none":
             return losses
-        total = xp.sum(losses)
+        total = losses.sum()
         return total / denominator if reduction == "mean" else total
 
     def backward(ctx, upstream):
-        logits, coefficients, denominator, reduction = ctx.saved
-        xp = namespace(upstream)
-        log_probs = _log_softmax(xp, logits)
-        scale = xp.expand_dims(upstream, -1) if upstream.ndim else upstream
+        logits, coefficients, denominator, reduction, log_probs = ctx.saved
+        if isinstance(logits, Tensor):  # create_graph: recompute from the input, recording the graph
+            log_probs = _log_softmax(logits)
+        scale = upstream[..., None] if upstream.ndim else upstream
         scale = scale / denominator if reduction == "mean" else scale
-        grad_logits = None
-        if ctx.needs_input_grad[0]:
-            grad_logits = xp.exp(log_probs) * xp.sum(coefficients, axis=-1, keepdims=True) - coefficients
-            grad_logits = grad_logits * scale
-        grad_coefficients = -log_probs * scale if ctx.needs_input_grad[1] else None
+        grad_logits = grad_coefficients = None
+        need = ctx.needs_input_grad
+        if need[0]:
+            grad_logits = (namespace(upstream).exp(log_probs) * coefficients.sum(axis=-1, keepdims=True)
+                           - coefficients) * scale
+        if need[1]:
+            grad_coefficients = -log_probs * scale
         return grad_logits, grad_coefficients
 
 
-def _log_softmax(xp: Any, z: Any) -> Any:
-    shifted = z - xp.max(z, axis=-1, keepdims=True)  # exp never overflows
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
+def _log_softmax(z: Any) -> Any:
+    """log softmax along the last axis (methods, so that arrays and Tensors both work)."""
+    shifted = z - z.max(axis=-1, keepdims=True)  # exp never overflows
+    return shifted - namespace(z).log(namespace(z).exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str = "mean",
