@@ -1,6 +1,7 @@
 """The backward engine: seeding, summing at branches, accumulation, freeing, versions, anomalies."""
 
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -43,6 +44,30 @@ def test_leaf_gradient_does_not_alias_other_arrays():
     before = x.grad.numpy().copy()
     (y * 2).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * before)
+
+
+def test_a_fresh_leaf_gradient_is_kept_without_a_copy_and_a_shared_one_is_copied():
+    # Copying every parameter's gradient would cost a full pass over the model each step.
+    returned = []
+
+    class Scale(wg.Function):
+        def forward(ctx, x):
+            return x * 2
+
+        def backward(ctx, upstream):
+            grad = upstream * 2
+            returned.append(weakref.ref(grad))  # a weak reference: holding it would force a copy
+            return grad
+
+    x = leaf([1.0, 2.0])
+    Scale.apply(x).sum().backward()
+    assert x.grad.data is returned[0]()
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()  # add hands the same upstream array to both
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    (a + b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_allclose(b.grad.numpy(), [2.0, 2.0])
 
 
 def test_gradient_has_the_shape_and_dtype_of_its_tensor():
