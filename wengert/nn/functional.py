@@ -74,12 +74,11 @@ class CrossEntropy(Function):
 
     def forward(ctx, logits, coefficients, denominator=None, reduction="mean"):
         log_probs = _log_softmax(logits)
-        losses = -(coefficients * log_probs).sum(axis=-1)
         # logits (an input) is saved so that create_graph sees through it; log_probs spares recomputing.
         ctx.save(logits, coefficients, denominator, reduction, log_probs)
         if reduction == "none":
-            return losses
-        total = losses.sum()
+            return -(coefficients * log_probs).sum(axis=-1)
+        total = -(coefficients * log_probs).sum()
         return total / denominator if reduction == "mean" else total
 
     def backward(ctx, upstream):

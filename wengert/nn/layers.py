@@ -39,7 +39,11 @@ class Linear(Module):
         if not shape or shape[-1] != self.in_features:
             raise OpValueError(f"{self!r}: input of shape {tuple(shape)} has {shape[-1] if shape else 0} "
                                f"features, expected {self.in_features} (at {call_site()})")
-        return F.linear(x, self.weight, self.bias)
+        parameters = self._parameters  # the registry itself: this runs every step of every layer
+        bias = parameters.get("bias")
+        if bias is None:
+            return F.Linear.apply(x, parameters["weight"])
+        return F.Linear.apply(x, parameters["weight"], bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
