@@ -146,7 +146,7 @@ def worker(framework: str, size: int, steps: int) -> None:
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")  # reset the peak-RSS counter
     first_loss = step()
-    for _ in range(3):
+    for _ in range(10):  # warm-up
         step()
     times = []
     for _ in range(steps):

@@ -68,21 +68,22 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
 class CrossEntropy(Function):
     """Mean (or sum, or per-row) of -sum_c a[i, c] log softmax(z)[i, c], for logits z (N, C)
     and coefficients a (N, C): the one-hot labels, smoothed and weighted. Its VJP is
-    upstream * (softmax(z) * sum_c a[i, c] - a), which is softmax - onehot in the plain case."""
+    upstream * (softmax(z) * sum_c a[i, c] - a), which is softmax - onehot in the plain case
+    (``normalized``: every row of a sums to 1, as for one-hot labels, smoothed or not)."""
 
     name = "cross_entropy"
 
-    def forward(ctx, logits, coefficients, denominator=None, reduction="mean"):
+    def forward(ctx, logits, coefficients, denominator=None, reduction="mean", normalized=False):
         log_probs = _log_softmax(logits)
         # logits (an input) is saved so that create_graph sees through it; log_probs spares recomputing.
-        ctx.save(logits, coefficients, denominator, reduction, log_probs)
+        ctx.save(logits, coefficients, denominator, reduction, log_probs, normalized)
         if reduction == "none":
             return -(coefficients * log_probs).sum(axis=-1)
         total = -(coefficients * log_probs).sum()
         return total / denominator if reduction == "mean" else total
 
     def backward(ctx, upstream):
-        logits, coefficients, denominator, reduction, log_probs = ctx.saved
+        logits, coefficients, denominator, reduction, log_probs, normalized = ctx.saved
         if isinstance(logits, Tensor):  # create_graph: recompute from the input, recording the graph
             log_probs = _log_softmax(logits)
         scale = upstream[..., None] if upstream.ndim else upstream
@@ -90,8 +91,10 @@ class CrossEntropy(Function):
         grad_logits = grad_coefficients = None
         need = ctx.needs_input_grad
         if need[0]:
-            grad_logits = (namespace(upstream).exp(log_probs) * coefficients.sum(axis=-1, keepdims=True)
-                           - coefficients) * scale
+            probs = namespace(upstream).exp(log_probs)
+            if not normalized:
+                probs = probs * coefficients.sum(axis=-1, keepdims=True)
+            grad_logits = (probs - coefficients) * scale
         if need[1]:
             grad_coefficients = -log_probs * scale
         return grad_logits, grad_coefficients
@@ -128,12 +131,11 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str =
     coefficients = (xp.arange(classes) == labels[..., None]).astype(z.dtype)
     if label_smoothing:
         coefficients = coefficients * (1 - label_smoothing) + label_smoothing / classes
-    if w is None:
-        denominator = labels.size
-    else:
-        coefficients = coefficients * w.astype(z.dtype)
-        denominator = xp.sum(w[labels])
-    return CrossEntropy.apply(logits, coefficients, denominator=denominator, reduction=reduction)
+    if w is None:  # each row of one-hot labels, smoothed or not, sums to 1
+        return CrossEntropy.apply(logits, coefficients, denominator=labels.size, reduction=reduction,
+                                  normalized=True)
+    return CrossEntropy.apply(logits, coefficients * w.astype(z.dtype), denominator=xp.sum(w[labels]),
+                              reduction=reduction)
 
 
 def nll_loss(log_probs: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:

@@ -36,6 +36,7 @@ class Optimizer:
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._scratch: dict[tuple, Any] = {}
+        self._views: dict[tuple, Any] = {}  # (id(array), shape, which) -> its scratch view
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -133,11 +134,15 @@ class Optimizer:
         It is a view of one flat buffer per dtype, kept as large as the largest parameter and
         shared by all parameters: scratch space costs one parameter's size, not the model's.
         """
+        view = self._views.get((id(p), p.shape, which))
+        if view is not None and view.dtype == p.dtype and type(view) is type(p):
+            return view  # reshaping a view each step would cost more than some updates
         key = (type(p), p.dtype, which)
         buffer = self._scratch.get(key)
         if buffer is None or buffer.size < p.size:
             buffer = self._scratch[key] = namespace(p).empty(p.size, dtype=p.dtype)
-        return buffer[: p.size].reshape(p.shape)
+        view = self._views[(id(p), p.shape, which)] = buffer[: p.size].reshape(p.shape)
+        return view
 
     def gradient(self, p: Any, g: Any, maximize: bool, weight_decay: float) -> Any:
         """The gradient the rule follows: ``-g`` when maximizing, plus ``weight_decay * p`` (an L2
