@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 import wengert as wg
 
@@ -85,9 +86,16 @@ def check_op(wg_fn: Callable, torch_fn: Callable, *arrays: Any, requires_grad: S
     compare_with_torch(wg_fn, torch_fn, *arrays, requires_grad=requires_grad, atol=atol, rtol=rtol)
 
 
+settings.register_profile("deterministic", derandomize=True, deadline=None)
+settings.load_profile("deterministic")  # the same examples every run: a red CI is reproducible
+
+
 @pytest.fixture(autouse=True)
 def _restore_global_state():
-    """Each test starts with grad mode on, anomaly mode off and the default dtype float32."""
+    """Each test starts with grad mode on, anomaly mode off, the default dtype float32, and
+    wengert's and PyTorch's generators seeded, so that every run draws the same numbers."""
+    wg.manual_seed(0)
+    torch.manual_seed(0)
     yield
     wg.core.grad_mode.state.grad_enabled = True
     wg.core.grad_mode.state.anomaly = False

@@ -39,6 +39,9 @@ def wengert_mlp(sizes):
 def test_mlp_training_matches_pytorch_step_by_step(make_optimizers):
     splits = data.load_dataset("digits")
     sizes = [splits.num_features, 64, 32, splits.num_classes]
+    # A fixed start: from some starts a ReLU unit near 0 flips sign on a float32 rounding difference
+    # (BLAS libraries sum in different orders) and the two runs part by more than rounding.
+    torch.manual_seed(0)
     theirs = torch_mlp(sizes)
     ours = wengert_mlp(sizes)
     ours.load_state_dict({key: value.detach().numpy() for key, value in theirs.state_dict().items()})
