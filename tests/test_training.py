@@ -175,6 +175,7 @@ def test_wengert_train_writes_checkpoint_curves_and_summary(tmp_path):
 
 def test_wengert_train_never_overwrites_a_checkpoint_unasked(tmp_path):
     wengert_train("--dataset", "iris", "--epochs", "1", "--out", tmp_path / "run")
+    assert checkpoint.read(tmp_path / "run")["metadata"]["config"]["lr"] == 0.01  # iris's own default
     before = (tmp_path / "run" / checkpoint.FILENAME).read_bytes()
     result = wengert_train("--dataset", "iris", "--epochs", "1", "--out", tmp_path / "run", check=False)
     assert result.returncode == 2 and "--resume" in result.stderr
