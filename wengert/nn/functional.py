@@ -74,7 +74,7 @@ class CrossEntropy(Function):
     name = "cross_entropy"
 
     def forward(ctx, logits, coefficients, denominator=None, reduction="mean", normalized=False):
-        log_probs = _log_softmax(logits)
+        log_probs = log_softmax(logits).data  # the op library's, run on arrays: no graph
         # logits (an input) is saved so that create_graph sees through it; log_probs spares recomputing.
         ctx.save(logits, coefficients, denominator, reduction, log_probs, normalized)
         if reduction == "none":
@@ -85,7 +85,7 @@ class CrossEntropy(Function):
     def backward(ctx, upstream):
         logits, coefficients, denominator, reduction, log_probs, normalized = ctx.saved
         if isinstance(logits, Tensor):  # create_graph: recompute from the input, recording the graph
-            log_probs = _log_softmax(logits)
+            log_probs = log_softmax(logits)
         scale = upstream[..., None] if upstream.ndim else upstream
         scale = scale / denominator if reduction == "mean" else scale
         grad_logits = grad_coefficients = None
@@ -98,12 +98,6 @@ class CrossEntropy(Function):
         if need[1]:
             grad_coefficients = -log_probs * scale
         return grad_logits, grad_coefficients
-
-
-def _log_softmax(z: Any) -> Any:
-    """log softmax along the last axis (methods, so that arrays and Tensors both work)."""
-    shifted = z - z.max(axis=-1, keepdims=True)  # exp never overflows
-    return shifted - namespace(z).log(namespace(z).exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str = "mean",

@@ -50,12 +50,19 @@ class Linear(Module):
 
 
 class _Activation(Module):
-    """A module around a function of one tensor."""
+    """A module around a function of one tensor, with the function's keyword options."""
 
     function: Any = None
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        self.options = options
+
     def forward(self, x: Any) -> Tensor:
-        return type(self).function(x)
+        return type(self).function(x, **self.options)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{key}={value!r}" for key, value in self.options.items())
 
 
 class ReLU(_Activation):
@@ -75,42 +82,27 @@ class Identity(Module):
         return x
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_Activation):
+    function = F.leaky_relu
+
     def __init__(self, negative_slope: float = 0.01) -> None:
-        super().__init__()
-        self.negative_slope = negative_slope
-
-    def forward(self, x: Any) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        super().__init__(negative_slope=negative_slope)
 
 
-class GELU(Module):
+class GELU(_Activation):
+    function = F.gelu
+
     def __init__(self, approximate: str = "none") -> None:
-        super().__init__()
-        self.approximate = approximate
-
-    def forward(self, x: Any) -> Tensor:
-        return F.gelu(x, self.approximate)
-
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+        super().__init__(approximate=approximate)
 
 
-class Softmax(Module):
+class Softmax(_Activation):
     """Softmax along ``axis`` (PyTorch's ``dim`` is accepted too)."""
 
+    function = F.softmax
+
     def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
-        super().__init__()
-        self.axis = axis if dim is None else dim
-
-    def forward(self, x: Any) -> Tensor:
-        return F.softmax(x, self.axis)
-
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+        super().__init__(axis=axis if dim is None else dim)
 
 
 class Dropout(Module):
