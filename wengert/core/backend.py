@@ -49,10 +49,14 @@ def _erf(x):
     return numpy.asarray(_vector_erf(x), dtype=x.dtype if x.dtype.kind == "f" else float)
 
 
-def _is_basic_key(key) -> bool:
-    """True if indexing with ``key`` selects each element at most once (no integer arrays)."""
+def is_basic_key(key: Any, masks: bool = False) -> bool:
+    """True if ``x[key]`` is numpy's basic indexing: ints, slices, ``None`` and ``...`` only, so the
+    result is a view of ``x``. With ``masks``, boolean arrays count too: such keys still pick each
+    element at most once, which is what ``scatter_add`` needs to assign instead of accumulate."""
     for part in key if isinstance(key, tuple) else (key,):
-        if isinstance(part, (list, tuple, numpy.ndarray)) and numpy.asarray(part).dtype.kind != "b":
+        if not (part is None or part is Ellipsis or isinstance(part, slice)
+                or (isinstance(part, (int, numpy.integer)) and not isinstance(part, bool))
+                or (masks and getattr(part, "dtype", None) == numpy.bool_)):
             return False
     return True
 
@@ -63,7 +67,7 @@ def _scatter_add(values, key, shape):
     This is the vector-Jacobian product of ``x[key]``.
     """
     out = numpy.zeros(shape, dtype=numpy.result_type(values))
-    if _is_basic_key(key):
+    if is_basic_key(key, masks=True):  # no element is picked twice: plain assignment
         out[key] = values
     else:
         numpy.add.at(out, key, values)

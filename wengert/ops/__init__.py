@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..core.backend import is_floating, namespace, register_namespace
+from ..core.backend import is_basic_key, is_floating, namespace, register_namespace
 from ..core.errors import OpValueError
 from ..core.tensor import Tensor, unwrap_key
 from .elementwise import (
@@ -312,19 +312,12 @@ def astype(x: Any, dtype: Any) -> Tensor:
 
 def getitem(x: Any, key: Any) -> Tensor:
     key = unwrap_key(key)
-    return (IndexView if _basic_key(key) else Index).apply(x, key=key)
+    return (IndexView if is_basic_key(key) else Index).apply(x, key=key)
 
 
 def scatter_add(values: Any, key: Any, shape: Any) -> Tensor:
     """Zeros of ``shape`` with ``values`` added at ``key``; repeated indices accumulate."""
     return ScatterAdd.apply(values, key=unwrap_key(key), shape=tuple(shape))
-
-
-def _basic_key(key: Any) -> bool:
-    for part in key if isinstance(key, tuple) else (key,):
-        if not (part is None or part is Ellipsis or isinstance(part, (int, slice))):
-            return False
-    return True
 
 
 # --- Tensor's operators and methods ----------------------------------------------------------
