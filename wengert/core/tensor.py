@@ -165,8 +165,7 @@ class Tensor:
                 f"write the out-of-place form (x = x + y), or wrap parameter updates in "
                 f"wg.no_grad() (at {call_site()})")
         self.data = update(self.data, other.data if isinstance(other, Tensor) else other)
-        if self._version is not None:
-            self._version[0] += 1
+        bump_version(self)
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -224,6 +223,15 @@ def _itruediv(data: Any, other: Any) -> Any:
 def _assign_all(data: Any, other: Any) -> Any:
     data[...] = other
     return data
+
+
+def bump_version(tensor: Tensor) -> None:
+    """Record that ``tensor``'s array was changed in place. Every write into a tensor's array outside
+    an op (initializers, optimizers, ``load_state_dict``) calls this, so that a graph that saved the
+    old values refuses to backpropagate through them. Without a cell nothing saved it: nothing to do."""
+    cell = tensor._version
+    if cell is not None:
+        cell[0] += 1
 
 
 def version_cell(tensor: Tensor) -> list:
