@@ -47,3 +47,28 @@ def test_gradcheck_works_in_float64_even_for_float32_inputs():
 def test_gradcheck_needs_an_input_that_requires_grad():
     with pytest.raises(ValueError, match="requires grad"):
         wg.gradcheck(lambda t: t * 2, wg.ones(2))
+
+
+class NaNInOneElement(wg.Function):
+    """2x, except that element 0 of the output is NaN; backward claims 3 (wrong everywhere)."""
+
+    def forward(ctx, x):
+        y = x * 2
+        y[0] = np.nan
+        return y
+
+    def backward(ctx, upstream):
+        return upstream * 3
+
+
+def test_a_nan_finite_difference_fails_instead_of_passing_anything():
+    x = wg.tensor([0.5, 1.5], requires_grad=True)
+    with pytest.raises(wg.GradcheckError, match=r"at element \(\d,\) finite differences gives nan"):
+        wg.gradcheck(NaNInOneElement.apply, x)
+
+
+def test_an_infinite_backward_fails_and_says_where():
+    x = wg.tensor([0.0, 1.0], dtype=wg.float64, requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"), pytest.raises(
+            wg.GradcheckError, match=r"at element \(0,\) backward gives inf"):
+        wg.gradcheck(wg.sqrt, x)

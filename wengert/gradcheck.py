@@ -67,17 +67,31 @@ def gradcheck(fn: Callable[..., Any], *inputs: Any, eps: float = 1e-6, atol: flo
             below = projected()
             data[element] = original
             numeric[element] = (above - below) / (2 * eps)
-        error = _numpy.abs(analytic - numeric) - (atol + rtol * _numpy.abs(numeric))
-        if error.size and (error.max() > 0 or not _numpy.isfinite(analytic).all()):
-            worst = _numpy.unravel_index(_numpy.nanargmax(_numpy.where(_numpy.isfinite(error), error, _numpy.inf)),
-                                         error.shape)
-            message = (f"gradcheck: input {index} (shape {tuple(x.shape)}): at element {tuple(int(i) for i in worst)} "
-                       f"backward gives {analytic[worst]!r}, finite differences {numeric[worst]!r} "
-                       f"(atol={atol}, rtol={rtol}, eps={eps})")
+        message = _disagreement(analytic, numeric, atol, rtol)
+        if message is not None:
+            message = f"gradcheck: input {index} (shape {tuple(x.shape)}): {message} (atol={atol}, rtol={rtol}, eps={eps})"
             if raise_exception:
                 raise GradcheckError(message)
             return False
     return True
+
+
+def _disagreement(analytic: Any, numeric: Any, atol: float, rtol: float) -> str | None:
+    """Where backward and finite differences disagree, or are NaN or infinite (which no tolerance
+    can vouch for: NaN compares False with everything), as a message; None if they agree."""
+    for name, values in (("backward", analytic), ("finite differences", numeric)):
+        bad = ~_numpy.isfinite(values)
+        if bad.any():
+            element = tuple(int(i) for i in _numpy.argwhere(bad)[0])
+            return (f"at element {element} {name} gives {float(values[element])!r} (backward "
+                    f"{float(analytic[element])!r}, finite differences {float(numeric[element])!r}): "
+                    "a gradient that is not finite cannot be checked")
+    error = _numpy.abs(analytic - numeric) - (atol + rtol * _numpy.abs(numeric))
+    if not error.size or error.max() <= 0:
+        return None
+    worst = tuple(int(i) for i in _numpy.unravel_index(_numpy.argmax(error), error.shape))
+    return (f"at element {worst} backward gives {float(analytic[worst])!r}, finite differences "
+            f"{float(numeric[worst])!r}")
 
 
 def _as_float64(value: Any) -> Any:

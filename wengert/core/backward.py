@@ -5,7 +5,13 @@ numbers than the node. Popping nodes from a max-heap of numbers therefore visits
 each node after every node that consumes it has added its share to the node's
 ``upstream`` gradient: gradients are summed at branches before they flow on. No
 recursion, so a chain of 100,000 ops is fine, and a branch that receives no
-gradient is never visited.
+gradient is never visited. A leaf's gradient ends at its ``AccumulateGrad`` node;
+all of them are added to the leaves' ``.grad`` at the end, so a backward that
+fails half-way changes no ``.grad``.
+
+The walk is ``_run``; each job it does is one small function below it: deliver a
+gradient to a node, apply a node's VJP (version checks, freeing), conform a
+gradient to its input, and accumulate into a leaf.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from typing import Any
 
 from .backend import namespace
 from .errors import BackwardError, call_site
-from .function import Node
-from .grad_mode import state
+from .function import AccumulateGrad, Function, Node, grad_accumulator
+from .grad_mode import anomaly_enabled, grad_enabled, set_grad_mode
 from .tensor import Tensor
 
 _FREED = ("freed",)  # stands in for a node's saved values once backward has released them
@@ -41,36 +47,49 @@ def sum_to(grad: Any, shape: tuple) -> Any:
     return xp.reshape(xp.sum(grad, axis=axes), shape)
 
 
+# --- the two entry points ------------------------------------------------------------------
+
 def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool | None = None,
              create_graph: bool = False) -> None:
     """Accumulate d(tensor)/d(leaf) into ``.grad`` of every leaf that requires grad."""
     seed = _seed(tensor, gradient, create_graph)
-    _run([tensor], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
+    _run([_node_of(tensor)], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
          grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
          allow_unused: bool = False) -> tuple:
-    """d(outputs)/d(inputs), returned instead of accumulated into ``.grad`` (torch.autograd.grad)."""
+    """d(outputs)/d(inputs), returned instead of accumulated into ``.grad`` (torch.autograd.grad).
+
+    Only the nodes between ``outputs`` and ``inputs`` run: the rest of the graph is neither
+    computed nor freed, and no ``.grad`` changes.
+    """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise BackwardError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     seeds = [_seed(output, seed, create_graph) for output, seed in zip(outputs, grad_outputs)]
-    for tensor in inputs:
-        if not tensor.requires_grad:
-            raise BackwardError(f"grad: an input of shape {tuple(tensor.shape)} does not require grad")
-    wanted = {id(tensor.node or tensor): index for index, tensor in enumerate(inputs)}
-    captured = _run(outputs, seeds, create_graph if retain_graph is None else retain_graph,
-                    create_graph, wanted)
-    results = []
     for index, tensor in enumerate(inputs):
-        found = captured.get(index)
+        if not isinstance(tensor, Tensor) or not tensor.requires_grad:
+            raise BackwardError(f"grad: input {index} is not a tensor that requires grad (at {call_site()})")
+    targets = [_node_of(tensor) for tensor in inputs]
+    captured = _run([_node_of(output) for output in outputs], seeds,
+                    create_graph if retain_graph is None else retain_graph, create_graph, targets)
+    results = []
+    for index, (tensor, target) in enumerate(zip(inputs, targets)):
+        found = captured.get(target)
         if found is None and not allow_unused:
             raise BackwardError(f"grad: input {index} (shape {tuple(tensor.shape)}) was not used to "
                                 "compute the outputs; pass allow_unused=True to get None for it")
-        results.append(found if found is None or create_graph else Tensor(_owned(found)))
+        # a copy: the array may also be another input's result, or the caller's grad_outputs
+        results.append(found if found is None or create_graph else Tensor(namespace(found).copy(found)))
     return tuple(results)
+
+
+def _node_of(tensor: Tensor) -> Node:
+    return tensor.node or grad_accumulator(tensor)
 
 
 def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
@@ -96,106 +115,180 @@ def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
     return Tensor(seed) if create_graph and not isinstance(seed, Tensor) else seed
 
 
-def _run(roots: list, seeds: list, retain_graph: bool, create_graph: bool,
-         wanted: dict | None = None) -> dict:
-    """Backpropagate ``seeds`` from ``roots``. Without ``wanted``, accumulate into leaves' ``.grad``;
-    with it (``id(node or leaf) -> index``), return ``{index: gradient}`` and touch no ``.grad``."""
+# --- the walk -------------------------------------------------------------------------------
+
+class GraphRoot(Function):
+    """Where a backward starts: its VJP hands each output its seed gradient."""
+
+    name = "graph_root"
+
+    def backward(ctx, seeds):
+        return seeds
+
+
+def _run(roots: list, seeds: list, retain_graph: bool, create_graph: bool, targets: list | None = None) -> dict:
+    """Backpropagate ``seeds`` from the ``roots`` nodes. Without ``targets``, accumulate into the
+    leaves' ``.grad``; with them, return ``{target node: its gradient}`` and touch no ``.grad``."""
+    targets = None if targets is None else set(targets)
+    needed = None if targets is None else _between(roots, targets)
     heap: list = []
-    leaf_grads: dict = {}  # id(leaf) -> [leaf, gradient summed so far]
+    finished: list = []  # [tensor, gradient] pairs for .grad, applied once the walk has succeeded
     captured: dict = {}
-    for root, seed in zip(roots, seeds):
-        _deliver(root.node or root, seed, heap, leaf_grads)
-    anomaly = state.anomaly
-    enabled_before = state.grad_enabled
-    state.grad_enabled = create_graph  # the VJPs record a graph only for higher-order derivatives
-    heappush, heappop = heapq.heappush, heapq.heappop
+    enabled_before, anomaly = grad_enabled(), anomaly_enabled()
+    set_grad_mode(create_graph)  # the VJPs record a graph only for higher-order derivatives
+    heappop = heapq.heappop
     try:
+        _apply(Node(GraphRoot, tuple(roots), None), tuple(seeds), heap, retain_graph, create_graph, anomaly)
         while heap:
             node = heappop(heap)[1]
             upstream, node.upstream = node.upstream, None
-            if node.retained is not None:
-                _keep_retained(node, upstream, leaf_grads)
-            if wanted is not None and id(node) in wanted:
-                captured[wanted[id(node)]] = upstream
-            saved = node.saved
-            if saved is _FREED:
-                raise BackwardError(
-                    f"backward through the {node.function.name} node a second time: its saved values "
-                    "were freed by the first backward. Pass retain_graph=True to the first backward() "
-                    "to go through a graph twice.")
-            checks = node.saved_tensors
-            if checks is not None:
-                _check_versions(node)
-                if create_graph:
-                    node.saved = _saved_as_tensors(node)
-            grads = node.function.backward(node, upstream)
-            if checks is not None:  # free saved arrays (as PyTorch does); shapes and axes stay
-                node.saved = saved if retain_graph else _FREED
-            if grads.__class__ is not tuple:
-                grads = (grads,)
-            parents = node.parents
-            if len(grads) != len(parents):
-                raise BackwardError(f"backward of {node.function.name} returned {len(grads)} gradients "
-                                    f"for {len(parents)} inputs")
-            for index, parent in enumerate(parents):
-                grad = grads[index]
-                if parent is None or grad is None:
+            if node.extras is not None:  # hooks, retain_grad, a leaf's accumulation: the rare cases
+                upstream = _hooks_and_leaves(node, upstream, finished, captured, targets)
+                if upstream is None:
                     continue
-                try:
-                    if grad.shape != parent.shape or (grad.dtype is not parent.dtype
-                                                      and grad.dtype != parent.dtype):
-                        grad = _conform(node, index, parent, grad)
-                except AttributeError:
-                    raise BackwardError(f"backward of {node.function.name} returned a "
-                                        f"{type(grad).__name__} for input {index}, not an array") from None
-                if anomaly:
-                    _check_finite(node, index, grad)
-                if parent.__class__ is Node:
-                    if parent.upstream is None:
-                        parent.upstream = grad
-                        heappush(heap, (-parent.sequence, parent))
-                    else:
-                        parent.upstream = parent.upstream + grad
-                else:
-                    _deliver(parent, grad, heap, leaf_grads)
+            if needed is None:
+                _apply(node, upstream, heap, retain_graph, create_graph, anomaly)
+            else:
+                if node in targets:
+                    captured[node] = upstream
+                _prune_and_apply(node, upstream, needed, heap, retain_graph, create_graph, anomaly)
     finally:
-        state.grad_enabled = enabled_before
-        if heap:  # an error stopped us: drop the partial sums so a retry starts clean
-            for _, node in heap:
-                node.upstream = None
-    if wanted is not None:
-        for leaf, grad in leaf_grads.values():
-            if id(leaf) in wanted:
-                captured[wanted[id(leaf)]] = grad
-        return captured
-    grads = grad = upstream = None  # drop the last node's references: _owned counts the rest
-    for entry in leaf_grads.values():
-        leaf, grad = entry
+        set_grad_mode(enabled_before)
+        for _, node in heap:  # an error stopped us: drop the partial sums so a retry starts clean
+            node.upstream = None
+    upstream = None  # drop the walk's reference: _owned counts the rest
+    for entry in finished:
+        tensor, grad = entry
         entry.clear()
-        _accumulate(leaf, grad, create_graph)
+        if tensor is not None:
+            _accumulate(tensor, grad, create_graph)
     return captured
 
 
-def _deliver(target: Any, grad: Any, heap: list, leaf_grads: dict) -> None:
-    """Add ``grad`` to a node's upstream gradient or to a leaf's running sum."""
-    if target.__class__ is Node:
-        if target.upstream is None:
-            target.upstream = grad
-            heapq.heappush(heap, (-target.sequence, target))
-        else:
-            target.upstream = target.upstream + grad
+def _between(roots: list, targets: set) -> set:
+    """The nodes from which some target can be reached (targets included): the only ones that
+    ``grad`` needs to run. Found by walking the graph from the roots, without recursion."""
+    leads: dict = {}  # node -> whether a target lies at or below it
+    stack = [(root, False) for root in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if node in leads and not expanded:
+            continue
+        parents = [parent for parent in node.parents if parent is not None]
+        if not expanded:
+            leads[node] = node in targets
+            stack.append((node, True))
+            stack.extend((parent, False) for parent in parents if parent not in leads)
+        elif any(leads[parent] for parent in parents):
+            leads[node] = True
+    return {node for node, leads_to_target in leads.items() if leads_to_target}
+
+
+def _hooks_and_leaves(node: Node, upstream: Any, finished: list, captured: dict, targets: set | None) -> Any:
+    """Run the node's hooks; note a leaf's gradient (or a retained one) for ``.grad``, or capture it
+    for ``grad``. Returns the gradient to go on with, or None where the walk ends (at a leaf)."""
+    if node.hooks:
+        for hook in list(node.hooks.values()):
+            replaced = hook(upstream if isinstance(upstream, Tensor) else Tensor(upstream))
+            if replaced is not None:
+                upstream = replaced if grad_enabled() else getattr(replaced, "data", replaced)
+    if node.function is AccumulateGrad:
+        if targets is None:
+            finished.append([node.variable(), upstream])
+        elif node in targets:
+            captured[node] = upstream
+        return None
+    if node.retained is not None and targets is None:
+        finished.append([node.retained(), upstream])
+    return upstream
+
+
+def _prune_and_apply(node: Node, upstream: Any, needed: set, heap: list, retain_graph: bool,
+                     create_graph: bool, anomaly: bool) -> None:
+    """For ``grad``: run the node's VJP only for the inputs that lead to a requested input (the
+    VJP sees the others as not needing a gradient, so it does not compute them)."""
+    parents = node.parents
+    pruned = tuple(parent if parent is not None and parent in needed else None for parent in parents)
+    if not any(pruned):
         return
-    entry = leaf_grads.get(id(target))
-    if entry is None:
-        leaf_grads[id(target)] = [target, grad]
-    else:
-        entry[1] = entry[1] + grad
+    node.parents = pruned
+    try:
+        _apply(node, upstream, heap, retain_graph, create_graph, anomaly)
+    finally:
+        node.parents = parents
+
+
+def _apply(node: Node, upstream: Any, heap: list, retain_graph: bool, create_graph: bool, anomaly: bool) -> None:
+    """Run the node's VJP on its saved values (checked for in-place changes), free them, and add
+    each input's gradient, conformed to the input, to the upstream gradient of the node it came
+    from; the first gradient a node receives puts it on the heap."""
+    saved = node.saved
+    if saved is _FREED:
+        raise BackwardError(
+            f"backward through the {node.function.name} node a second time: its saved values "
+            "were freed by the first backward. Pass retain_graph=True to the first backward() "
+            "to go through a graph twice.")
+    versions = node.versions
+    if versions is not None:
+        for _, _, cell, version in versions:
+            if cell[0] != version:
+                _refuse_modified(node)
+        if create_graph:
+            node.saved = _saved_as_tensors(node)
+    grads = node.function.backward(node, upstream)
+    if versions is not None:  # free the saved arrays and the tensors they came from, as PyTorch does
+        node.saved = saved if retain_graph else _FREED
+        if not retain_graph:
+            node.versions = None
+    parents = node.parents
+    if grads.__class__ is not tuple:
+        grads = (grads,)
+    if len(grads) != len(parents):
+        raise BackwardError(f"backward of {node.function.name} returned {len(grads)} gradients "
+                            f"for {len(parents)} inputs")
+    for parent, grad in zip(parents, grads):
+        if parent is None or grad is None:
+            continue
+        try:
+            if anomaly or grad.shape != parent.shape or not (grad.dtype is parent.dtype
+                                                             or grad.dtype == parent.dtype):
+                grad = _conform(node, parent, grad)
+        except AttributeError:  # not an array: _conform says so
+            grad = _conform(node, parent, grad)
+        if parent.upstream is None:
+            parent.upstream = grad
+            heapq.heappush(heap, (-parent.sequence, parent))
+        else:
+            parent.upstream = parent.upstream + grad
+
+
+def _conform(node: Node, parent: Node, grad: Any) -> Any:
+    """The gradient as its input's shape and dtype: a broadcasting op's is summed over the broadcast
+    axes and cast back; any other mismatch is a bug in the op's backward, reported by name."""
+    name, index = node.function.name, node.parents.index(parent)
+    if not (hasattr(grad, "shape") and hasattr(grad, "dtype")):
+        raise BackwardError(f"backward of {name} returned a {type(grad).__name__} for input {index}, "
+                            "not an array")
+    if grad.shape != parent.shape or grad.dtype != parent.dtype:
+        if not node.function.broadcasting:
+            raise BackwardError(
+                f"backward of {name} returned a gradient of shape {tuple(grad.shape)} and dtype {grad.dtype} "
+                f"for input {index}, which has shape {tuple(parent.shape)} and dtype {parent.dtype}")
+        if grad.shape != parent.shape:
+            try:
+                grad = sum_to(grad, tuple(parent.shape))
+            except ValueError as error:
+                raise BackwardError(f"backward of {name}: {error} (input {index})") from None
+        if grad.dtype != parent.dtype:
+            grad = grad.astype(parent.dtype)
+    return _check_finite(node, grad) if anomaly_enabled() else grad
 
 
 def _accumulate(leaf: Tensor, grad: Any, create_graph: bool) -> None:
-    """``leaf.grad += grad``, in place when the existing gradient allows (PyTorch semantics)."""
+    """``leaf.grad += grad``: in place into a plain gradient, out of place into one that has a
+    graph, as in PyTorch; a new ``.grad`` never shares memory with anything else."""
     if leaf.grad is None:
-        leaf.grad = grad if create_graph else Tensor(_owned(grad))
+        leaf.grad = _owned(grad) if create_graph else Tensor(_owned(grad))
     elif create_graph or leaf.grad.requires_grad:
         leaf.grad = leaf.grad + grad
     else:
@@ -205,44 +298,30 @@ def _accumulate(leaf: Tensor, grad: Any, create_graph: bool) -> None:
 def _owned(grad: Any) -> Any:
     """``grad`` itself if nothing else holds it (no copy, as in PyTorch), else a copy.
 
-    Two leaves may receive the very same array (``x + y`` passes its upstream to
-    both), and a later in-place accumulation into one must not change the other.
+    Two leaves may receive the very same gradient (``x + y`` passes its upstream to
+    both), the caller may hold it (``backward(gradient)``), or it may be a read-only
+    broadcast view: a later in-place accumulation must change no one else's array.
     """
-    if grad.ndim and grad.base is None and sys.getrefcount(grad) <= 4:
-        return grad
-    return namespace(grad).array(grad)
+    if _ADOPT and sys.getrefcount(grad) <= _EXCLUSIVE_REFS:
+        if not isinstance(grad, Tensor):
+            if grad.base is None and grad.ndim:
+                return grad
+        elif grad.data.base is None and grad.data.ndim and sys.getrefcount(grad.data) <= _EXCLUSIVE_DATA_REFS:
+            return grad
+    return namespace(grad).copy(grad)
 
 
-def _keep_retained(node: Node, upstream: Any, leaf_grads: dict) -> None:
-    tensor = node.retained()
-    if tensor is not None:
-        entry = leaf_grads.get(id(tensor))
-        if entry is None:
-            leaf_grads[id(tensor)] = [tensor, upstream]
-        else:
-            entry[1] = entry[1] + upstream
+# References to a gradient held by nobody else, as seen by sys.getrefcount in _owned: the walk's
+# local, _accumulate's and _owned's arguments, getrefcount's own; for a Tensor's array, the
+# Tensor's and getrefcount's. This is CPython 3.11-3.13 counting: _aliasing_self_test below
+# switches adoption off on an interpreter that counts otherwise.
+_EXCLUSIVE_REFS, _EXCLUSIVE_DATA_REFS = 4, 2
+_ADOPT = True
 
 
-def _conform(node: Node, index: int, parent: Any, grad: Any) -> Any:
-    """Sum a broadcasting op's gradient to its input's shape and cast it to its dtype; any other
-    mismatch is a bug in the op's backward, reported by name rather than silently absorbed."""
-    name = node.function.name
-    if not node.function.broadcasting:
-        raise BackwardError(
-            f"backward of {name} returned a gradient of shape {tuple(grad.shape)} and dtype {grad.dtype} "
-            f"for input {index}, which has shape {tuple(parent.shape)} and dtype {parent.dtype}")
-    if grad.shape != parent.shape:
-        try:
-            grad = sum_to(grad, tuple(parent.shape))
-        except ValueError as error:
-            raise BackwardError(f"backward of {name}: {error} (input {index})") from None
-    if grad.dtype != parent.dtype:
-        grad = grad.astype(parent.dtype)
-    return grad
-
-
-def _check_versions(node: Node) -> None:
-    for _position, tensor, cell, version in node.saved_tensors:
+def _refuse_modified(node: Node) -> None:
+    """Raise: a value the node saved was modified in place after it was saved."""
+    for _position, tensor, cell, version in node.versions:
         if cell[0] != version:
             which = "its output" if tensor is None else f"an input of shape {tuple(tensor.shape)}"
             raise BackwardError(
@@ -255,20 +334,44 @@ def _saved_as_tensors(node: Node) -> tuple:
     """The saved values with tensors' arrays replaced by the tensors, so the VJP's own ops
     record a graph (for higher-order derivatives). The output is re-wrapped around this node."""
     values = list(node.saved)
-    for position, tensor, _, _ in node.saved_tensors:
+    for position, tensor, _, _ in node.versions:
         values[position] = tensor if tensor is not None else Tensor(values[position], True, node)
     return tuple(values)
 
 
-def _check_finite(node: Node, index: int, grad: Any) -> None:
+def _check_finite(node: Node, grad: Any) -> Any:
     data = grad.data if isinstance(grad, Tensor) else grad
     xp = namespace(data)
     if not bool(xp.all(xp.isfinite(data))):
         raise BackwardError(f"detect_anomaly: backward of {node.function.name} produced NaN or inf in "
-                            f"the gradient of its input {index}. {_where(node)}")
+                            f"a gradient of its inputs. {_where(node)}")
+    return grad
 
 
 def _where(node: Node) -> str:
     if node.trace is not None:
         return f"The {node.function.name} was called at {node.trace}."
     return f"Run the forward pass under wg.detect_anomaly() to see where the {node.function.name} was called."
+
+
+class _Twice(Function):
+    """y = 2x whose VJP hands one fresh array to both of two inputs: the aliasing self-test."""
+
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, upstream):
+        grad = upstream * 1.0
+        return grad, grad
+
+
+def _aliasing_self_test() -> bool:
+    """Whether this interpreter's reference counts let ``_owned`` tell a shared gradient from a
+    fresh one: a fresh one must be kept, a shared one copied. Run once at import."""
+    numpy = sys.modules["numpy"]
+    a, b = Tensor(numpy.ones(3), True), Tensor(numpy.ones(3), True)
+    _Twice.apply(a, b).backward(numpy.ones(3))
+    return not numpy.shares_memory(a.grad.data, b.grad.data)
+
+
+_ADOPT = _aliasing_self_test()

@@ -2,7 +2,8 @@
 
 Applying an op runs its ``forward`` on the input arrays at once (eager,
 define-by-run). If some input requires grad, a ``Node`` links the output to its
-inputs and is also the context that ``forward`` saves into and ``backward`` reads:
+inputs and is also the context that ``forward`` saves into and ``backward`` reads
+(as in PyTorch, where ``ctx`` is the graph node):
 
     class Sigmoid(wg.Function):
         def forward(ctx, x):            # arrays in, array out
@@ -18,17 +19,20 @@ inputs and is also the context that ``forward`` saves into and ``backward`` read
 
 Positional arguments of ``apply`` are the op's inputs (Tensors, arrays or Python
 numbers; only Tensors that require grad get gradients); keyword arguments are
-constants such as ``axis``.
+constants such as ``axis``. A node records everything needed to run its op again:
+the function, its constants, and one edge per input (the node that produced it).
 """
 
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .errors import WengertError, call_site, op_error
-from .grad_mode import state
+from .backend import namespace
+from .errors import BackwardError, WengertError, call_site, op_error
+from .grad_mode import anomaly_enabled, grad_enabled
 from .tensor import Tensor, version_cell
 
 _sequence = itertools.count()
@@ -37,37 +41,53 @@ _sequence = itertools.count()
 class Node:
     """One application of an op in the graph; also the context object of that application.
 
-    ``parents[i]`` is where input i's gradient goes: the Node that produced it, the
-    leaf Tensor itself, or ``None`` when input i needs no gradient.
+    Graph:    ``function`` (the op), ``constants`` (its keyword arguments), ``parents[i]``
+              (the Node that input i came from: an op's node, a leaf's ``AccumulateGrad``
+              node, or ``None`` when input i needs no gradient), ``shape``/``dtype`` of the
+              output, ``sequence`` (creation order, a valid topological order).
+    Context:  ``save``/``saved`` (what forward kept for backward), ``needs_input_grad``.
     """
 
-    __slots__ = (
-        "__dict__",
-        "dtype",
-        "function",
-        "parents",
-        "saved",
-        "saved_tensors",
-        "sequence",
-        "shape",
-        "upstream",
-    )
-    retained = None  # weak reference to the tensor whose .grad to keep (retain_grad)
-    trace = None  # where the op was called, remembered under detect_anomaly
+    __slots__ = ("constants", "dtype", "extras", "function", "parents", "saved", "sequence", "shape",
+                 "upstream", "versions")
 
-    def __init__(self, function: type, parents: tuple) -> None:
+    def __init__(self, function: type, parents: tuple, constants: dict | None) -> None:
         self.function = function
         self.parents = parents
+        self.constants = constants
         self.saved = ()
-        self.sequence = next(_sequence)  # creation order: a valid topological order
-        self.upstream = None  # gradient of the output, summed over its consumers
-        self.saved_tensors = None
+        self.versions = None  # [(position in saved, tensor or None for the output, cell, version)]
+        self.sequence = next(_sequence)
+        self.upstream = None  # gradient of the output, summed over its consumers during backward
+        self.extras = None  # the rarely used fields below, in a dict once one is set
+
+    def _extra(self, key: str) -> Any:
+        return None if self.extras is None else self.extras.get(key)
+
+    def _set_extra(self, key: str, value: Any) -> None:
+        if self.extras is None:
+            self.extras = {}
+        self.extras[key] = value
+
+    # functions of the incoming gradient, run before backward (Tensor.register_hook)
+    hooks = property(lambda self: self._extra("hooks"), lambda self, value: self._set_extra("hooks", value))
+    # a weak reference to the non-leaf tensor whose .grad to keep (retain_grad)
+    retained = property(lambda self: self._extra("retained"), lambda self, value: self._set_extra("retained", value))
+    # where the op was called, remembered under detect_anomaly
+    trace = property(lambda self: self._extra("trace"), lambda self, value: self._set_extra("trace", value))
+    # for an AccumulateGrad node: a weak reference to its leaf tensor
+    variable = property(lambda self: self._extra("variable"), lambda self, value: self._set_extra("variable", value))
 
     def save(self, *values: Any) -> None:
         """Keep ``values`` (arrays, shapes, anything) for backward; read back as ``ctx.saved``."""
         self.saved = values
 
     save_for_backward = save  # PyTorch's name
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """What ``save_for_backward`` kept (PyTorch's name for ``saved``)."""
+        return self.saved
 
     @property
     def needs_input_grad(self) -> tuple:
@@ -78,21 +98,60 @@ class Node:
     def name(self) -> str:
         return self.function.name
 
+    @property
+    def next_functions(self) -> tuple:
+        """The parents, under PyTorch's name."""
+        return self.parents
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
+        """Call ``hook(gradient)`` when this node's output gradient is complete; a non-None return
+        replaces the gradient."""
+        if self.hooks is None:
+            self.hooks = {}
+        return RemovableHandle(self.hooks, hook)
+
     def __repr__(self) -> str:
         return f"<{self.function.name} node>"
 
 
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook (PyTorch's API)."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict, hook: Callable) -> None:
+        self._hooks, self.id = hooks, next(self._ids)
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+
 class _NoContext:
-    """What ``forward`` gets when nothing is recorded: saving is a no-op."""
+    """What ``forward`` gets when nothing is recorded: saving is a no-op, no input needs a gradient."""
+
+    __slots__ = ("needs_input_grad",)
+
+    def __init__(self, count: int) -> None:
+        self.needs_input_grad = (False,) * count
 
     def save(self, *values: Any) -> None:
         pass
 
     save_for_backward = save
-    needs_input_grad = property(lambda self: ())
 
 
-NO_CONTEXT = _NoContext()
+_NO_CONTEXTS = [_NoContext(count) for count in range(8)]
+
+
+def _no_context(count: int) -> _NoContext:
+    return _NO_CONTEXTS[count] if count < 8 else _NoContext(count)
 
 
 class Function:
@@ -131,46 +190,37 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
     forward, differentiable, view, name = function.forward, function.differentiable, function.view, function.name
 
     def apply(*inputs: Any, **constants: Any) -> Tensor:
-        arrays = []
-        parents = []
-        recording = False
+        arrays, parents, recording = [], [], False
         for value in inputs:
             if isinstance(value, Tensor):
                 arrays.append(value.data)
                 if value.requires_grad:
-                    parents.append(value.node or value)
+                    parents.append(value.node or grad_accumulator(value))
                     recording = True
                     continue
             else:
                 arrays.append(value)
             parents.append(None)
-        if recording and differentiable and state.grad_enabled:
-            node = Node(function, tuple(parents))
-            try:
-                out = forward(node, *arrays, **constants)
-            except WengertError:
-                raise
-            except (ValueError, TypeError, IndexError) as error:
-                raise op_error(name, inputs, error) from error
-            result = Tensor(out, True, node)
-            node.shape = out.shape
-            node.dtype = out.dtype
-            if view:
-                result._version = version_cell(inputs[0])
-            if node.saved:
-                _record_saved(node, inputs, result)
-            if state.anomaly:
-                node.trace = call_site()
-            return result
+        node = None
+        if recording and differentiable and grad_enabled():
+            context = node = Node(function, tuple(parents), constants or None)
+        else:
+            context = _no_context(len(arrays))
         try:
-            out = forward(NO_CONTEXT, *arrays, **constants)
+            out = forward(context, *arrays, **constants)
         except WengertError:
             raise
         except (ValueError, TypeError, IndexError) as error:
-            raise op_error(name, inputs, error) from error
-        result = Tensor(out)
+            raise op_error(name, inputs, error) from None
+        result = Tensor(out, node is not None, node)
         if view and isinstance(inputs[0], Tensor):
             result._version = version_cell(inputs[0])
+        if node is not None:
+            node.shape, node.dtype = out.shape, out.dtype
+            if node.saved:
+                _record_versions(node, inputs, result)
+        if anomaly_enabled():
+            _check_forward(name, node, inputs, out)
         return result
 
     apply.__name__ = apply.__qualname__ = name
@@ -178,21 +228,57 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
     return apply
 
 
-def _record_saved(node: Node, inputs: tuple, result: Tensor) -> None:
-    """Note which saved values are tensors' arrays: their in-place versions now (checked at
-    backward) and, for ``create_graph``, which tensor each one is (``None`` for the output)."""
-    entries = []
+class AccumulateGrad(Function):
+    """The node at a leaf that requires grad: backward ends here, summing into ``leaf.grad``."""
+
+    name = "accumulate_grad"
+
+
+def grad_accumulator(leaf: Tensor) -> Node:
+    """The leaf's ``AccumulateGrad`` node, made once and kept by the leaf (the node holds the leaf
+    only weakly, so a graph never keeps a dropped leaf alive)."""
+    node = leaf._accumulator
+    if node is None:
+        node = leaf._accumulator = Node(AccumulateGrad, (), {})
+        node.variable = weakref.ref(leaf)
+    node.shape, node.dtype = leaf.data.shape, leaf.data.dtype  # the leaf's array may have been replaced
+    return node
+
+
+def _record_versions(node: Node, inputs: tuple, result: Tensor) -> None:
+    """Note which saved values are tensors' arrays, and their in-place versions now: backward
+    refuses them if they changed. For ``create_graph`` the entry also says which tensor each
+    one is (``None`` for the output, which would otherwise form a cycle with the node).
+    ``versions`` stays ``None`` only when nothing saved is an array: then backward has nothing
+    to free and the node can be walked again (a sum saves only shapes)."""
+    entries, holds_arrays = [], False
     for position, value in enumerate(node.saved):
         if value is result.data:
-            tensor = None
-            cell = version_cell(result)
+            tensor, cell = None, version_cell(result)
         else:
             for tensor in inputs:
                 if isinstance(tensor, Tensor) and tensor.data is value:
                     break
             else:
+                holds_arrays = holds_arrays or hasattr(value, "dtype")
                 continue
             cell = version_cell(tensor)
         entries.append((position, tensor, cell, cell[0]))
-    if entries:
-        node.saved_tensors = tuple(entries)
+    if entries or holds_arrays:
+        node.versions = tuple(entries)
+
+
+def _check_forward(name: str, node: Node | None, inputs: tuple, out: Any) -> None:
+    """Under detect_anomaly: remember where the op was called, and refuse a NaN that the op made."""
+    where = call_site()
+    if node is not None:
+        node.trace = where
+    xp = namespace(out)
+    if getattr(out, "dtype", None) is None or out.dtype.kind not in "fc" or not bool(xp.any(xp.isnan(out))):
+        return
+    for value in inputs:
+        data = getattr(value, "data", value)
+        kind = getattr(getattr(data, "dtype", None), "kind", "")
+        if kind in "fc" and bool(namespace(data).any(namespace(data).isnan(data))):
+            return  # the NaN came in: the op that made it was reported already (or it was given)
+    raise BackwardError(f"detect_anomaly: {name} produced NaN from inputs without NaN, at {where}")

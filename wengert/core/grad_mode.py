@@ -1,31 +1,42 @@
-"""Whether ops record the graph (``no_grad``) and whether backward hunts NaNs (``detect_anomaly``)."""
+"""Whether ops record the graph (``no_grad``) and whether backward hunts NaNs (``detect_anomaly``).
+
+Both switches are per thread, as PyTorch's grad mode is: a data-loading or evaluation
+thread inside ``no_grad()`` does not switch recording off for the training thread. They
+are context variables (each thread, and each asyncio task, sees its own), read on every
+op through ``grad_enabled()`` and ``anomaly_enabled()``: C calls as cheap as a global.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
+_grad_enabled: ContextVar[bool] = ContextVar("wengert_grad_enabled", default=True)
+_anomaly: ContextVar[bool] = ContextVar("wengert_anomaly", default=False)
 
-class state:
-    """Process-wide switches, read on every op: plain class attributes are the cheapest lookup."""
+grad_enabled = _grad_enabled.get  # () -> bool: do ops record a graph in this thread?
+anomaly_enabled = _anomaly.get  # () -> bool: is detect_anomaly on in this thread?
 
-    grad_enabled = True
-    anomaly = False
+
+def set_grad_mode(enabled: bool) -> None:
+    """Switch recording on or off in this thread, now (what the context managers below restore)."""
+    _grad_enabled.set(enabled)
 
 
 class _Switch:
     """A context manager and decorator that sets one switch and restores it on exit."""
 
-    attribute = ""
+    variable: ContextVar[bool] = _grad_enabled
     value = True
 
     def __enter__(self) -> None:
-        self._previous = getattr(state, self.attribute)
-        setattr(state, self.attribute, self.value)
+        self._previous = self.variable.get()
+        self.variable.set(self.value)
 
     def __exit__(self, *exc_info: Any) -> None:
-        setattr(state, self.attribute, self._previous)
+        self.variable.set(self._previous)
 
     def __call__(self, function: Callable) -> Callable:
         @functools.wraps(function)
@@ -39,13 +50,13 @@ class _Switch:
 class no_grad(_Switch):
     """Ops inside record no graph: they cost what the array call costs. Also a decorator."""
 
-    attribute, value = "grad_enabled", False
+    variable, value = _grad_enabled, False
 
 
 class enable_grad(_Switch):
     """Turn recording back on inside a ``no_grad`` block. Also a decorator."""
 
-    attribute, value = "grad_enabled", True
+    variable, value = _grad_enabled, True
 
 
 class set_grad_enabled:
@@ -53,25 +64,33 @@ class set_grad_enabled:
     (``with wg.set_grad_enabled(training): ...``), as in PyTorch."""
 
     def __init__(self, mode: bool) -> None:
-        self._previous = state.grad_enabled
-        state.grad_enabled = bool(mode)
+        self._previous = _grad_enabled.get()
+        _grad_enabled.set(bool(mode))
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc_info: Any) -> None:
-        state.grad_enabled = self._previous
+        _grad_enabled.set(self._previous)
 
 
 class detect_anomaly(_Switch):
-    """Backward checks every gradient for NaN/inf and names the op that produced it.
+    """Backward checks every gradient for NaN/inf and names the op that produced it; forward
+    refuses an op that turns inputs without NaN into NaN (numpy's warnings, made errors).
 
     Ops run inside also remember where they were called, so the error points at the
     user's line. Costs time: for debugging only.
     """
 
-    attribute, value = "anomaly", True
+    variable, value = _anomaly, True
 
 
 def is_grad_enabled() -> bool:
-    return state.grad_enabled
+    return _grad_enabled.get()
+
+
+class _StateView:  # TEMPORARY shim for wengert/nn/module.py until it reads grad_enabled()
+    grad_enabled = property(lambda self: _grad_enabled.get())
+
+
+state = _StateView()

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import backend
 from .errors import BackwardError, OpTypeError, OpValueError, call_site
-from .grad_mode import state
+from .grad_mode import grad_enabled
 
 
 class Tensor:
@@ -24,7 +24,7 @@ class Tensor:
     this constructor wraps an existing array without copying or checking it.
     """
 
-    __slots__ = ("__weakref__", "_version", "data", "grad", "node", "requires_grad")
+    __slots__ = ("__weakref__", "_accumulator", "_version", "data", "grad", "node", "requires_grad")
 
     def __init__(self, data: Any, requires_grad: bool = False, node: Any = None) -> None:
         self.data = data
@@ -32,6 +32,7 @@ class Tensor:
         self.requires_grad = requires_grad
         self.node = node
         self._version = None  # [count] of in-place changes, shared with views; made when first needed
+        self._accumulator = None  # a leaf's AccumulateGrad node, made when an op first uses the leaf
 
     # --- what the array is -----------------------------------------------------
     @property
@@ -66,14 +67,26 @@ class Tensor:
     # --- leaving the framework ---------------------------------------------------
     def numpy(self) -> Any:
         """The data as an array (shares memory, as in PyTorch); refuses tensors that need grad."""
-        if self.requires_grad and state.grad_enabled:
+        if self.requires_grad and grad_enabled():
             raise BackwardError("numpy(): this tensor requires grad; call .detach().numpy() "
                                 f"to leave the graph on purpose (at {call_site()})")
         return backend.to_numpy(self.data)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        """numpy 2's protocol: ``np.array(t)`` copies, ``np.asarray(t)`` shares memory where it can,
+        and ``copy=False`` refuses to copy (a dtype change would need one)."""
         array = backend.to_numpy(self.data)
-        return array if dtype is None else array.astype(dtype, copy=False)
+        if dtype is not None and backend.numpy.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise ValueError(f"__array__: a {array.dtype} tensor cannot be viewed as {dtype} without a copy")
+            return array.astype(dtype)
+        return array.copy() if copy else array
+
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats like its Python number (``f"{loss:.3f}"``), as in PyTorch."""
+        if self.data.ndim == 0:
+            return format(self.data.item(), spec)
+        return object.__format__(self, spec)
 
     def item(self) -> Any:
         if self.data.size != 1:
@@ -147,6 +160,15 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` each time this tensor's gradient is computed, before it is used or
+        accumulated; a non-None return replaces it. Returns a handle: ``handle.remove()``."""
+        if not self.requires_grad:
+            raise BackwardError("register_hook: this tensor does not require grad, so it gets no gradient")
+        from .function import grad_accumulator
+
+        return (self.node or grad_accumulator(self)).register_hook(hook)
+
     def retain_grad(self) -> None:
         """Keep this intermediate tensor's gradient in ``.grad`` after backward."""
         if self.node is not None:
@@ -159,7 +181,7 @@ class Tensor:
     # --- in place: allowed only where no graph can be hurt ----------------------------
     def _modify(self, name: str, other: Any, update: Any) -> Tensor:
         other_requires = isinstance(other, Tensor) and other.requires_grad
-        if state.grad_enabled and (self.requires_grad or other_requires):
+        if grad_enabled() and (self.requires_grad or other_requires):
             raise BackwardError(
                 f"{name}: in-place ops on tensors that take part in autograd are not recorded; "
                 f"write the out-of-place form (x = x + y), or wrap parameter updates in "
