@@ -161,3 +161,40 @@ def test_scatter_add_is_the_vjp_of_getitem(key, shape):
     (x[key] * wg.tensor(values)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), scattered)
     check_gradients(lambda v: wg.scatter_add(v, key, shape), values)
+
+
+def along(index):
+    return np.asarray(index)
+
+
+@pytest.mark.parametrize("shape, index, axis", [
+    ((3, 4), along([[0, 3, 3], [1, 0, 2], [2, 2, 2]]), 1),
+    ((3, 4), along([[0, 2, 1, 0]]), 0),  # a size-1 index axis broadcasts against the array's
+    ((3, 4), along([[1], [0], [3]]), -1),
+    ((2, 3, 4), along(np.random.default_rng(3).integers(0, 3, size=(2, 5, 4))), 1),
+    ((5,), along([4, 0, 0, 2]), 0),
+    ((3, 4), along([[-1, -4], [0, -2], [3, 3]]), 1),  # numpy counts negative indices from the end
+], ids=["axis1", "broadcast-index", "negative-axis", "3d", "1d", "negative-indices"])
+def test_take_along_axis_matches_numpy_torch_and_finite_differences(shape, index, axis):
+    array = random_array(shape)
+    np.testing.assert_array_equal(wg.take_along_axis(wg.tensor(array), index, axis).numpy(),
+                                  np.take_along_axis(array, index, axis))
+    check_op(lambda x: wg.take_along_axis(x, wg.tensor(index), axis),
+             lambda x: torch.take_along_dim(x, torch.tensor(index % shape[axis]), axis), array)
+
+
+def test_take_along_axis_none_flattens():
+    array = random_array((2, 3))
+    index = np.array([5, 0, 0])
+    np.testing.assert_array_equal(wg.take_along_axis(wg.tensor(array), index, None).numpy(),
+                                  np.take_along_axis(array, index, None))
+    check_gradients(lambda x: wg.take_along_axis(x, index, axis=None), array)
+
+
+@pytest.mark.parametrize("index, error", [
+    (np.array([[0.0]]), wg.OpTypeError), (np.array([0, 1]), wg.OpValueError), (np.array([[4]]), wg.OpIndexError),
+], ids=["float", "rank", "out-of-range"])
+def test_take_along_axis_refuses_bad_indices_naming_the_op(index, error):
+    with pytest.raises(error, match=r"^take_along_axis: ") as raised:
+        wg.take_along_axis(wg.ones((2, 4), requires_grad=True), index, 1)
+    assert "test_ops_indexing.py" in str(raised.value)

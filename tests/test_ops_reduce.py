@@ -283,3 +283,78 @@ def test_std_gradient_at_zero_spread_is_zero_like_torch(axis, ddof, array):
 ], ids=str)
 def test_var_std_without_degrees_of_freedom_give_nan_gradients_like_torch(name, ddof, shape, axis):
     compare_with_torch(*reduction(name, axis, False, ddof=ddof), random_array(shape))
+
+
+def flat(torch_fn):
+    """numpy's axis=None: the op on the flattened array."""
+    return lambda x: torch_fn(x.flatten(), 0)
+
+
+SCANS_AND_SORTS = [
+    *[case(f"{name}-axis{axis}-{shape}", lambda x, n=name, a=axis: getattr(wg, n)(x, axis=a),
+           (lambda x, n=name: getattr(torch, n)(x.flatten(), 0)) if axis is None
+           else (lambda x, n=name, a=axis: getattr(torch, n)(x, a)), shape)
+      for name in ("cumsum", "cumprod")
+      for shape, axis in [((2, 3), None), ((2, 3), 0), ((2, 3, 4), -1), ((2, 3, 4), 1), ((1, 3), 0), ((), None),
+                          ((5,), 0)]],
+    case("cumsum-positional", lambda x: wg.cumsum(x, 1), lambda x: torch.cumsum(x, 1), (3, 2)),
+    case("cumprod-with-zeros", lambda x: wg.cumprod(x, axis=1), lambda x: torch.cumprod(x, 1),
+         [[1.5, 0.0, 2.0, -3.0], [0.0, 2.0, 0.0, 4.0], [0.0, 0.0, 0.0, 0.0], [2.0, 3.0, 0.5, 0.0]]),
+    case("cumprod-with-zeros-flattened", wg.cumprod, flat(torch.cumprod), [[1.5, 0.0], [2.0, -3.0]]),
+    *[case(f"sort-axis{axis}-{shape}", lambda x, a=axis: wg.sort(x, axis=a),
+           (lambda x: torch.sort(x.flatten()).values) if axis is None else (lambda x, a=axis: torch.sort(x, a).values),
+           shape) for shape, axis in [((5,), -1), ((3, 4), -1), ((3, 4), 0), ((2, 3, 4), 1), ((3, 4), None),
+                                      ((1, 3), 0)]],
+    case("sort-default-axis", wg.sort, lambda x: torch.sort(x).values, (2, 3)),
+    case("sort-descending", lambda x: wg.sort(x, descending=True), lambda x: torch.sort(x, descending=True).values,
+         (2, 5)),
+]
+
+
+@pytest.mark.parametrize("wg_fn, torch_fn, arrays, tolerances", SCANS_AND_SORTS)
+def test_scans_and_sorts_match_torch_and_finite_differences(wg_fn, torch_fn, arrays, tolerances):
+    check_op(wg_fn, torch_fn, *arrays, **tolerances)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1, None])
+@pytest.mark.parametrize("data", [random_array((3, 4)), np.array([[2, 1, 2, 1], [0, 0, 3, 0], [1, 1, 1, 1]])],
+                         ids=["float", "int-ties"])
+def test_argsort_and_sort_match_numpy_stable_sort(axis, data):
+    x = wg.tensor(data)
+    order = wg.argsort(x, axis=axis)
+    assert order.dtype == wg.int64 and not order.requires_grad
+    np.testing.assert_array_equal(order.numpy(), np.argsort(data, axis=axis, kind="stable"))
+    np.testing.assert_array_equal(wg.sort(x, axis=axis).numpy(), np.sort(data, axis=axis))
+    np.testing.assert_array_equal(x.argsort(dim=0 if axis is None else axis).numpy(),
+                                  np.argsort(data, axis=0 if axis is None else axis, kind="stable"))
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod"])
+def test_scans_of_int_and_bool_tensors_follow_numpy(name):
+    for array in (np.array([[1, 0, 3], [4, 5, 2]], dtype=np.int32), np.array([True, False, True])):
+        out, expected = getattr(wg, name)(wg.tensor(array), axis=-1), getattr(np, name)(array, axis=-1)
+        assert out.dtype == expected.dtype and not out.requires_grad
+        np.testing.assert_array_equal(out.numpy(), expected)
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod", "sort"])
+def test_scan_and_sort_axis_out_of_range_raise_an_error_naming_the_op(name):
+    with pytest.raises((wg.OpValueError, wg.OpIndexError), match=f"^{name}: .*(axis|dim)"):
+        getattr(wg, name)(wg.ones((2, 3), requires_grad=True), axis=2)
+
+
+TORCH_NAMED = {"sum": torch.sum, "mean": torch.mean, "logsumexp": torch.logsumexp, "amax": torch.amax,
+               "amin": torch.amin, "argmax": torch.argmax, "argmin": torch.argmin, "prod": torch.prod}
+
+
+@pytest.mark.parametrize("name, dim, keepdim", [
+    (name, dim, keepdim) for name in TORCH_NAMED for dim, keepdim in [(0, False), (-1, True), ((0, 2), False)]
+    if not (name in ("argmax", "argmin", "prod") and isinstance(dim, tuple))], ids=str)
+def test_reductions_take_pytorchs_dim_and_keepdim(name, dim, keepdim):
+    array = random_array((2, 3, 4))
+    expected = TORCH_NAMED[name](torch.tensor(array), dim=dim, keepdim=keepdim).numpy()
+    for out in (getattr(wg, name)(wg.tensor(array), dim=dim, keepdim=keepdim),
+                getattr(wg.tensor(array), name)(dim=dim, keepdim=keepdim),
+                getattr(wg.tensor(array), name)(dim, keepdim)):
+        assert out.shape == expected.shape
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)

@@ -136,6 +136,26 @@ CASES = [
     case("tile-reps-equal", lambda x: wg.tile(x, (2, 3)), lambda x: x.tile((2, 3)), (2, 3)),
     case("tile-reps-longer", lambda x: wg.tile(x, (2, 1, 3)), lambda x: x.tile((2, 1, 3)), (2, 3)),
     case("tile-0d", lambda x: wg.tile(x, [2, 2]), lambda x: x.tile((2, 2)), ()),
+    # flip: numpy's axis (None: all axes); roll: int or tuple shifts, None flattens
+    case("flip-all", wg.flip, lambda x: x.flip(tuple(range(x.ndim))), (2, 3, 4)),
+    case("flip-axis", lambda x: wg.flip(x, 1), lambda x: x.flip(1), (2, 3)),
+    case("flip-negative-tuple", lambda x: wg.flip(x, (0, -1)), lambda x: x.flip((0, -1)), (2, 1, 3)),
+    case("flip-list", lambda x: wg.flip(x, [0]), lambda x: x.flip(0), (3,)),
+    case("flip-0d", wg.flip, lambda x: x, ()),
+    case("roll-flattened", lambda x: wg.roll(x, 2), lambda x: x.roll(2), (2, 3)),
+    case("roll-axis", lambda x: wg.roll(x, -1, axis=0), lambda x: x.roll(-1, 0), (3, 2)),
+    case("roll-tuples", lambda x: wg.roll(x, (1, 2), axis=(0, -1)), lambda x: x.roll((1, 2), (0, -1)), (2, 1, 3)),
+    case("roll-shift-longer-than-axis", lambda x: wg.roll(x, 7, axis=1), lambda x: x.roll(7, 1), (2, 3)),
+    case("roll-0d", lambda x: wg.roll(x, 1), lambda x: x, ()),
+    # triangles and diagonals: numpy's k (PyTorch's diagonal)
+    *[case(f"{name}-fn-k{k}", lambda x, n=name, k=k: getattr(wg, n)(x, k), lambda x, n=name, k=k: getattr(x, n)(k),
+           shape) for name in ("tril", "triu") for k, shape in [(0, (3, 3)), (2, (3, 4)), (-1, (4, 2)), (-5, (2, 3))]],
+    case("tril-batched", wg.tril, torch.tril, (2, 1, 3, 3)),
+    case("triu-diagonal-keyword", lambda x: wg.triu(x, diagonal=1), lambda x: torch.triu(x, diagonal=1), (3, 4)),
+    *[case(f"diag-fn-{len(shape)}d-k{k}", lambda x, k=k: wg.diag(x, k), lambda x, k=k: torch.diag(x, k), shape)
+      for shape in [(1,), (3,), (3, 4), (4, 2), (1, 1)] for k in (0, 1, -1)],
+    # copy: numpy's name for clone
+    case("copy", wg.copy, torch.clone, (2, 3)),
     # astype between floating dtypes keeps the gradient (finite differences need a coarse step in float32)
     case("astype-float32-roundtrip", lambda x: x.astype(wg.float32).astype(wg.float64),
          lambda x: x.float().double(), (3, 4), atol=1e-5, eps=1e-3),
@@ -214,3 +234,28 @@ def test_shape_mismatch_error_names_op_shapes_and_call_site(make, message):
         make()
     assert isinstance(error.value, wg.OpValueError)
     assert "float32" in str(error.value) and "test_ops_shape.py" in str(error.value)
+
+
+def test_flip_returns_a_copy_as_torch_does():
+    x = wg.tensor(np.arange(6.0).reshape(2, 3))
+    flipped = wg.flip(x, 0)
+    assert not np.shares_memory(flipped.data, x.data)
+    np.testing.assert_array_equal(flipped.numpy(), np.flip(np.arange(6.0).reshape(2, 3), 0))
+
+
+def test_copy_does_not_share_memory():
+    x = wg.tensor(np.arange(3.0), requires_grad=True)
+    copied = wg.copy(x)
+    assert copied.requires_grad and not np.shares_memory(copied.data, x.data)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: wg.tril(wg.ones(3)), r"tril: takes an input of at least 2 dimensions"),
+    (lambda: wg.triu(wg.tensor(1.0)), r"triu: takes an input of at least 2 dimensions"),
+    (lambda: wg.diag(wg.tensor(1.0)), r"diag: takes a 1-D or 2-D input"),
+    (lambda: wg.flip(wg.ones((2, 3)), 2), r"flip: .*axis 2"),
+], ids=["tril-1d", "triu-0d", "diag-0d", "flip-axis"])
+def test_triangle_diag_flip_errors_name_the_op_and_call_site(make, message):
+    with pytest.raises(ValueError, match="(?s)" + message) as error:
+        make()
+    assert "test_ops_shape.py" in str(error.value)

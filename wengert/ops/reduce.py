@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.backend import namespace
 from ..core.function import Function
+from ..core.grad_mode import is_grad_enabled
 
 
 def _axes(shape: tuple, axis: Any) -> set:
@@ -98,15 +99,20 @@ class Std(Function):
         return xp.reshape(scale, kept) * centered * (1 / dof)
 
 
+def _extreme_forward(reduction: str) -> Any:
+    """The forward of Max (``reduction="max"``) or Min: one definition for both."""
+    def forward(ctx, x, axis=None, keepdims=False):
+        y = getattr(namespace(x), reduction)(x, axis=axis, keepdims=keepdims)
+        ctx.save(x, y, axis, kept_shape(x.shape, axis))
+        return y
+
+    return forward
+
+
 class Max(Function):
     """Largest element; the gradient goes to the largest, shared equally among ties."""
 
-    name = "max"
-
-    def forward(ctx, x, axis=None, keepdims=False):
-        y = namespace(x).max(x, axis=axis, keepdims=keepdims)
-        ctx.save(x, y, axis, kept_shape(x.shape, axis))
-        return y
+    forward = _extreme_forward("max")
 
     def backward(ctx, upstream):
         return _route_to_extremes(upstream, *ctx.saved)
@@ -115,12 +121,7 @@ class Max(Function):
 class Min(Max):
     """Smallest element; the gradient goes to the smallest, shared equally among ties."""
 
-    name = "min"
-
-    def forward(ctx, x, axis=None, keepdims=False):
-        y = namespace(x).min(x, axis=axis, keepdims=keepdims)
-        ctx.save(x, y, axis, kept_shape(x.shape, axis))
-        return y
+    forward = _extreme_forward("min")
 
 
 def _route_to_extremes(g: Any, x: Any, y: Any, axis: Any, kept: tuple) -> Any:
@@ -150,11 +151,114 @@ class Prod(Function):
         return xp.reshape(upstream, kept) * others
 
 
+class Norm(Function):
+    """Vector p-norm over ``axis``, (sum |x|^p)^(1/p), for a finite ``ord`` >= 0 (PyTorch's
+    ``vector_norm``; ord=0 counts non-zeros, with gradient 0). Where the norm is 0 its gradient
+    is 0, as in PyTorch, not 0/0."""
+
+    def forward(ctx, x, ord=2, axis=None, keepdims=False):
+        xp = namespace(x)
+        if ord == 2:
+            y = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
+        elif ord == 1:
+            y = xp.sum(xp.abs(x), axis=axis, keepdims=keepdims)
+        elif ord == 0:
+            y = xp.sum(x != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+        else:
+            y = xp.sum(xp.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1 / ord)
+        ctx.save(x, y, ord, kept_shape(x.shape, axis))
+        return y
+
+    def backward(ctx, upstream):
+        x, y, ord, kept = ctx.saved
+        xp = namespace(upstream)
+        g = xp.reshape(upstream, kept)
+        if ord == 0:  # a count: piecewise constant
+            return xp.broadcast_to(0 * g, x.shape)
+        if ord == 1:
+            return g * xp.sign(x)
+        norm = xp.reshape(y, kept)
+        # Where the norm is 0 so is every numerator below: dividing by 1 there gives PyTorch's 0.
+        safe_norm = xp.where(norm == 0, 1, norm)
+        if ord == 2:
+            return g * x / safe_norm
+        # d/dx_i = sign(x_i) |x_i|^(p-1) / norm^(p-1), taken as 0 at x_i = 0 (as PyTorch) even for p < 1,
+        # where the power alone would be inf: sign(0) = 0 times 1.
+        scaled = xp.sign(x) * xp.where(x == 0, 1, xp.abs(x)) ** (ord - 1)
+        return g * scaled / safe_norm ** (ord - 1)
+
+
+# --- scans: running sums and products along one axis --------------------------------------
+def _reverse_cumsum(g: Any, axis: int) -> Any:
+    """Running sums from the far end: out[i] = sum over j >= i of g[j], along ``axis``."""
+    xp = namespace(g)
+    return xp.flip(xp.cumsum(xp.flip(g, axis=axis), axis=axis), axis=axis)
+
+
+class Cumsum(Function):
+    """Running sum along ``axis`` (an int); each element's gradient is the sum of the upstream
+    gradient from its position on."""
+
+    def forward(ctx, x, axis):
+        ctx.save(axis)
+        return namespace(x).cumsum(x, axis=axis)
+
+    def backward(ctx, upstream):
+        (axis,) = ctx.saved
+        return _reverse_cumsum(upstream, axis)
+
+
+class Cumprod(Function):
+    """Running product along ``axis`` (an int). The gradient reverse_cumsum(g * y) / x would divide
+    by zero where x has zeros, so slices with zeros take exact forms instead (below)."""
+
+    def forward(ctx, x, axis):
+        y = namespace(x).cumprod(x, axis=axis)  # checks the axis, before it is normalized
+        ctx.save(x, y, axis % x.ndim)
+        return y
+
+    def backward(ctx, upstream):
+        x, y, axis = ctx.saved
+        xp = namespace(upstream)
+        is_zero = x == 0
+        if not bool(xp.any(is_zero)):
+            return _reverse_cumsum(upstream * y, axis) / x
+        if is_grad_enabled():  # recording for higher derivatives: a form whose own derivative is right
+            return _cumprod_vjp_by_position(upstream, x, axis)
+        # O(n) with zeros (first order only; its own derivative is wrong past the first zero, as
+        # PyTorch's): before a slice's first zero the no-zero formula holds; at the first zero, the
+        # same sum with that zero taken as 1 in the products; after it, every product that holds the
+        # element also holds the first zero: no gradient.
+        zeros_so_far = xp.cumsum(is_zero, axis=axis)
+        before_first_zero = zeros_so_far == 0
+        first_zero = is_zero & (zeros_so_far == 1)
+        grad = xp.where(before_first_zero,
+                        _reverse_cumsum(upstream * y, axis) / xp.where(before_first_zero, x, 1), 0)
+        products_without_it = xp.cumprod(xp.where(first_zero, 1, x), axis=axis)
+        return xp.where(first_zero, _reverse_cumsum(upstream * products_without_it, axis), grad)
+
+
+def _cumprod_vjp_by_position(g: Any, x: Any, axis: int) -> Any:
+    """grad[k] = sum over j >= k of g[j] * (product of x[m] for m <= j, m != k), one k at a time
+    (O(n^2)): exact with zeros anywhere, and its derivative is cumprod's second derivative."""
+    xp = namespace(g)
+    before = (slice(None),) * axis
+    grads = []
+    for k in range(x.shape[axis]):
+        until_k = xp.prod(x[(*before, slice(0, k))], axis=axis, keepdims=True)
+        after_k = xp.cumprod(x[(*before, slice(k + 1, None))], axis=axis)
+        omitted = xp.concatenate([until_k, until_k * after_k], axis=axis)
+        grads.append(xp.sum(g[(*before, slice(k, None))] * omitted, axis=axis))
+    return xp.stack(grads, axis=axis)
+
+
 class LogSumExp(Function):
     """log(sum(exp(x))) along ``axis``, computed without overflow."""
 
     def forward(ctx, x, axis=None, keepdims=False):
         xp = namespace(x)
+        if x.dtype.kind not in "fc":  # integers and bools: exp and log give floats, as numpy's do
+            x = xp.astype(x, xp.result_type(x, 1.0))
         top = xp.max(x, axis=axis, keepdims=True, initial=-float("inf"))  # empty slices: log(0) = -inf
         top = xp.where(xp.isfinite(top), top, 0)  # all -inf (or inf) slices: let exp/log decide
         y = xp.log(xp.sum(xp.exp(x - top), axis=axis, keepdims=keepdims))
@@ -213,6 +317,22 @@ class Argmin(Function):
 
     def forward(ctx, x, axis=None, keepdims=False):
         return namespace(x).argmin(x, axis=axis, keepdims=keepdims)
+
+
+class Argsort(Function):
+    """The indices that sort along ``axis`` (None: flattened), stably: equal elements keep their
+    order. Descending puts NaN first, as PyTorch does (ascending puts it last)."""
+
+    differentiable = False
+
+    def forward(ctx, x, axis=-1, descending=False):
+        xp = namespace(x)
+        if not descending:
+            return xp.argsort(x, axis=axis, kind="stable")
+        # Sorting the reversed array ascending and reversing the result keeps ties in order.
+        length = x.size if axis is None else x.shape[axis]
+        order_of_reversed = xp.argsort(xp.flip(x, axis=axis), axis=axis, kind="stable")
+        return (length - 1) - xp.flip(order_of_reversed, axis=axis)
 
 
 class AllTrue(Function):

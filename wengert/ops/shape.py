@@ -1,7 +1,8 @@
-"""Ops that move elements without changing them: reshape, transpose, join, pad, repeat.
+"""Ops that move elements without changing them: reshape, transpose, join, pad, repeat, flip, roll.
 
 Their VJPs move the gradient back: a reshape's is a reshape, a transpose's the
-inverse transpose, a concatenate's a split, a repeat's a sum over the copies.
+inverse transpose, a concatenate's a split, a repeat's a sum over the copies, a
+flip's a flip, a roll's the opposite roll, a triangle's the same triangle.
 """
 
 from __future__ import annotations
@@ -21,6 +22,37 @@ class Reshape(Function):
     def backward(ctx, upstream):
         (shape,) = ctx.saved
         return namespace(upstream).reshape(upstream, shape)
+
+
+class View(Function):
+    """Reshape without copying (PyTorch's ``view``): the result always shares memory with ``x``,
+    and a layout that cannot be reshaped in place is an error instead of a silent copy."""
+
+    view = True
+
+    def forward(ctx, x, shape):
+        try:
+            y = namespace(x).reshape(x, shape, copy=False)
+        except ValueError as error:
+            if "copy" not in str(error):  # a size mismatch: the array library's message says it
+                raise
+            raise ValueError(f"a tensor of shape {tuple(x.shape)} and strides {x.strides} cannot be viewed as "
+                             f"{shape} without copying; use .reshape(...), which copies when it must, or "
+                             ".contiguous().view(...)") from None
+        ctx.save(x.shape)
+        return y
+
+    backward = Reshape.backward
+
+
+class Clone(Function):
+    """A copy (C-contiguous) that stays in the graph: its gradient passes through unchanged."""
+
+    def forward(ctx, x):
+        return x.copy()
+
+    def backward(ctx, upstream):
+        return upstream
 
 
 class Transpose(Function):
@@ -182,3 +214,53 @@ class Tile(Function):
         xp = namespace(upstream)
         tiles = xp.reshape(upstream, interleaved)  # axes (rep0, n0, rep1, n1, ...)
         return xp.reshape(xp.sum(tiles, axis=tuple(range(0, len(interleaved), 2))), shape)
+
+
+class Flip(Function):
+    """Reverse the order along ``axis`` (an int, a tuple, or None for all axes). The result is a
+    copy, as PyTorch's (numpy's is a view); the VJP flips the gradient back."""
+
+    def forward(ctx, x, axis=None):
+        ctx.save(axis)
+        return namespace(x).flip(x, axis=axis).copy()
+
+    def backward(ctx, upstream):
+        (axis,) = ctx.saved
+        return namespace(upstream).flip(upstream, axis=axis)
+
+
+class Roll(Function):
+    """Shift elements cyclically by ``shift`` along ``axis`` (None: over the flattened array);
+    the VJP rolls the gradient back by the opposite shift."""
+
+    def forward(ctx, x, shift, axis=None):
+        ctx.save(tuple(-n for n in shift) if isinstance(shift, tuple) else -shift, axis)
+        return namespace(x).roll(x, shift, axis=axis)
+
+    def backward(ctx, upstream):
+        back, axis = ctx.saved
+        return namespace(upstream).roll(upstream, back, axis=axis)
+
+
+class Tril(Function):
+    """The lower triangle of the last two axes: elements on or below diagonal ``k``, zeros above."""
+
+    def forward(ctx, x, k=0):
+        ctx.save(k)
+        return namespace(x).tril(x, k=k)
+
+    def backward(ctx, upstream):
+        (k,) = ctx.saved
+        return namespace(upstream).tril(upstream, k=k)
+
+
+class Triu(Function):
+    """The upper triangle of the last two axes: elements on or above diagonal ``k``, zeros below."""
+
+    def forward(ctx, x, k=0):
+        ctx.save(k)
+        return namespace(x).triu(x, k=k)
+
+    def backward(ctx, upstream):
+        (k,) = ctx.saved
+        return namespace(upstream).triu(upstream, k=k)
