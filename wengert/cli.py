@@ -3,93 +3,152 @@
     wengert train                                   # an MLP on digits, in seconds
     wengert train --dataset mnist --hidden 256 128 --epochs 15
     wengert train --resume runs/digits-mlp --epochs 30   # continue a run
+
+Every option is checked before anything is trained or written; a problem is one line on stderr
+(exit 2 for a request that cannot be carried out as given, 1 for a failure, 130 for Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-from . import checkpoint
 from .core.errors import WengertError
-from .training import ACTIVATIONS, OPTIMIZERS, Config, train
+from .data import DATASET_NAMES
+from .training import (
+    ACTIVATIONS,
+    CHANGEABLE,
+    LIMITS,
+    OPTIMIZERS,
+    Config,
+    UsageError,
+    momentum_problem,
+    option_name,
+    run_folder,
+    shown,
+    train,
+)
 
-DATASETS = ("digits", "iris", "mnist")
 # Where an option is not given, a dataset may pick its own default: iris has 108 training
 # samples (few steps per epoch, so a larger step); mnist's 784 inputs want a wider layer.
 DATASET_DEFAULTS = {"iris": {"lr": 1e-2}, "mnist": {"hidden": [256], "epochs": 12}}
 
 
+def _checked(name: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` for config field ``name``: ``convert``, then ``LIMITS[name]`` (a bad value is
+    refused before anything runs, naming the option and what it allows)."""
+    allowed, allowed_text = LIMITS[name]
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not allowed([value] if name == "hidden" else value):  # hidden's type is per layer
+            raise argparse.ArgumentTypeError(f"must be {allowed_text}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _default(name: str) -> str:
+    """Help text for the default of config field ``name``, with the datasets that pick their own."""
+    defaults = [f"default {shown(getattr(Config(), name))}"]
+    defaults += [f"{dataset} {shown(own[name])}" for dataset, own in DATASET_DEFAULTS.items() if name in own]
+    return "; ".join(defaults)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="wengert", description="wengert: a deep-learning framework you can read.")
     commands = main.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("train", help="train a model on a dataset",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    defaults = Config()
+    changeable = ", ".join(map(option_name, CHANGEABLE))
+    run = commands.add_parser(
+        "train", help="train a model on a dataset",
+        description="Train a model on a dataset, checkpointing every epoch into a run folder.",
+        epilog=f"With --resume, options not given keep the run's values; {changeable} may change, "
+               "the others may not.")
     # Options default to None so that, on --resume, only the ones given override the saved config.
-    run.add_argument("--dataset", choices=DATASETS,
-                     help=f"dataset to train on (default {defaults.dataset}); iris defaults to --lr 0.01, "
-                          "mnist to --hidden 256 --epochs 12")
-    run.add_argument("--model", choices=["mlp"], help="model family (default mlp)")
-    run.add_argument("--hidden", type=int, nargs="+", metavar="SIZE",
-                     help=f"hidden layer sizes (default {' '.join(map(str, defaults.hidden))})")
-    run.add_argument("--activation", choices=sorted(ACTIVATIONS), help=f"default {defaults.activation}")
-    run.add_argument("--dropout", type=float, help=f"dropout after each hidden layer (default {defaults.dropout})")
-    run.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"default {defaults.optimizer}")
-    run.add_argument("--lr", type=float, help=f"learning rate (default {defaults.lr})")
-    run.add_argument("--momentum", type=float, help=f"for sgd and rmsprop (default {defaults.momentum})")
-    run.add_argument("--weight-decay", type=float, help=f"default {defaults.weight_decay}")
-    run.add_argument("--epochs", type=int, help=f"default {defaults.epochs}")
-    run.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")
-    run.add_argument("--seed", type=int, help=f"default {defaults.seed}")
-    run.add_argument("--allow-nonfinite", action="store_true", default=None,
-                     help="keep training when the loss becomes NaN or infinite")
-    run.add_argument("--out", type=Path, help="output folder (default: a new runs/DATASET-MODEL[-N])")
-    run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
-    run.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+    run.add_argument("--dataset", choices=DATASET_NAMES, help=f"dataset to train on ({_default('dataset')})")
+    run.add_argument("--model", choices=["mlp"], help=f"model family ({_default('model')})")
+    run.add_argument("--hidden", type=_checked("hidden", int), nargs="+", metavar="SIZE",
+                     help=f"hidden layer sizes ({_default('hidden')})")
+    run.add_argument("--activation", choices=sorted(ACTIVATIONS),
+                     help=f"activation after each hidden layer ({_default('activation')})")
+    run.add_argument("--dropout", type=_checked("dropout", float), metavar="P",
+                     help=f"dropout after each hidden layer, 0 <= P < 1 ({_default('dropout')})")
+    run.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"optimizer ({_default('optimizer')})")
+    run.add_argument("--lr", type=_checked("lr", float), help=f"learning rate ({_default('lr')})")
+    run.add_argument("--momentum", type=_checked("momentum", float),
+                     help=f"for sgd and rmsprop, 0 <= MOMENTUM < 1 ({_default('momentum')})")
+    run.add_argument("--weight-decay", type=_checked("weight_decay", float),
+                     help=f"L2 penalty ({_default('weight_decay')})")
+    run.add_argument("--epochs", type=_checked("epochs", int), help=f"epochs in all ({_default('epochs')})")
+    run.add_argument("--batch-size", type=_checked("batch_size", int),
+                     help=f"samples per step ({_default('batch_size')})")
+    run.add_argument("--seed", type=_checked("seed", int),
+                     help=f"seed of the initial weights, dropout and shuffling ({_default('seed')})")
+    run.add_argument("--allow-nonfinite", action=argparse.BooleanOptionalAction, default=None,
+                     help="keep training when the loss becomes NaN or infinite (default: stop)")
+    run.add_argument("--out", type=Path, metavar="DIR",
+                     help="a new or empty folder for the run's files (default: a new runs/DATASET-MODEL[-N])")
+    run.add_argument("--resume", type=Path, metavar="DIR",
+                     help="continue the run saved in DIR (or in DIR/checkpoint.safetensors)")
+    run.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     return main
 
 
 def _fresh_folder(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``...: the first that holds no checkpoint (never overwrite one)."""
+    """``base``, or ``base-2``, ``base-3``...: the first that does not exist or is an empty folder."""
     candidate, number = base, 1
-    while (candidate / checkpoint.FILENAME).exists():
+    while candidate.exists() and not (candidate.is_dir() and not any(candidate.iterdir())):
         number += 1
         candidate = base.with_name(f"{base.name}-{number}")
     return candidate
 
 
+def _with_notes(error: BaseException) -> str:
+    return " ".join(filter(None, [str(error), *getattr(error, "__notes__", [])]))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    given = {field.name: getattr(args, field.name) for field in fields(Config)
-             if getattr(args, field.name, None) is not None}
+    given = {item.name: getattr(args, item.name) for item in fields(Config)
+             if getattr(args, item.name, None) is not None}
     try:
         if args.resume is not None:
-            folder = args.out or args.resume
-            summary = train(Config(), folder, resume_from=args.resume, overrides=given, progress=not args.quiet)
+            source = run_folder(args.resume)
+            summary = train(Config(), args.out or source, resume_from=source, overrides=given,
+                            progress=not args.quiet, overwrite=args.overwrite)
         else:
             config = Config(**{**DATASET_DEFAULTS.get(given.get("dataset", Config.dataset), {}), **given})
-            if args.out is None:
-                folder = _fresh_folder(Path("runs") / f"{config.dataset}-{config.model}")
-            elif (args.out / checkpoint.FILENAME).exists() and not args.overwrite:
-                print(f"wengert: {args.out} already holds a checkpoint; pass --resume {args.out} to continue it, "
-                      "--overwrite to replace it, or another --out", file=sys.stderr)
-                return 2
-            else:
-                folder = args.out
-            summary = train(config, folder, progress=not args.quiet)
-    except (WengertError, ImportError) as error:
+            if "momentum" in given and momentum_problem(config.optimizer):
+                raise UsageError(momentum_problem(config.optimizer))
+            folder = args.out or _fresh_folder(Path("runs") / f"{config.dataset}-{config.model}")
+            summary = train(config, folder, progress=not args.quiet, overwrite=args.overwrite)
+    except UsageError as error:
         print(f"wengert: {error}", file=sys.stderr)
+        return 2
+    except (WengertError, ImportError) as error:
+        print(f"wengert: {_with_notes(error)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nwengert: interrupted; the last epoch's checkpoint is kept", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        # \n: end the progress bar's line first
+        print(f"\nwengert: interrupted. {_with_notes(interrupt) or 'Training had not begun; nothing was written.'}",
+              file=sys.stderr)
         return 130
     print(f"test accuracy {summary['test_accuracy']:.4f} (loss {summary['test_loss']:.4f}) after "
           f"{summary['epochs']} epochs in {summary['seconds']:.1f} s")
-    print(f"checkpoint: {summary['checkpoint']}\ncurves:     {summary['curves']}")
+    if summary["changed"]:
+        print("changed on resume: " + ", ".join(f"{name}: {shown(old)} -> {shown(new)}"
+                                                for name, (old, new) in summary["changed"].items()))
+    for name in ("checkpoint", "curves", "summary"):
+        if Path(summary[name]).is_file():  # never name a file that is not there
+            print(f"{name + ':':12}{summary[name]}")
     return 0
 
 

@@ -3,33 +3,52 @@ checkpoint every epoch, and plot the curves.
 
 Every run is a function of its config: the same config gives the same weights, and a run
 resumed from its last checkpoint ends where the uninterrupted run ends, because a checkpoint
-holds the model, the optimizer, the epoch and both random generators' states.
+holds the model, the optimizer, the epoch and both random generators' states. A resumed run may
+change the options in ``CHANGEABLE`` (the summary and the checkpoint record each change); the
+others decide the model's shape or its random streams, and are refused.
+
+A run's folder holds only what the run wrote (``RUN_FILES``): ``train`` refuses, before anything
+is trained, a path that is a file, a folder holding anything else, or a folder it cannot write.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
+import shlex
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from . import checkpoint, nn, optim
+from .checkpoint import CheckpointError
 from .core.creation import Generator, default_generator, manual_seed
 from .core.errors import WengertError
 from .core.grad_mode import no_grad
-from .data import DataLoader, load_dataset
+from .data import DATASET_NAMES, DataLoader, load_dataset
 from .nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
               "adagrad": optim.Adagrad}
+MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+# What a resumed run may change; the other options decide the model's shape or its random streams.
+CHANGEABLE = ("lr", "momentum", "weight_decay", "epochs", "batch_size", "allow_nonfinite")
+RUN_FILES = (checkpoint.FILENAME, "checkpoint.json", "curves.png", "summary.json")
+HISTORY = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 class TrainingError(WengertError):
     """Training cannot go on (a non-finite loss, say); the message says where and why."""
+
+
+class UsageError(TrainingError):
+    """A request that cannot be carried out as given (an option out of range, a folder that is not a
+    run's, a resume that would change the model); raised before anything is trained or written."""
 
 
 @dataclass
@@ -51,6 +70,55 @@ class Config:
     allow_nonfinite: bool = False
 
 
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _one_of(names: Any) -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: isinstance(value, str) and value in names), "one of " + ", ".join(names)
+
+
+# Config field -> (whether a value is allowed, what is allowed): for the command line's options and
+# for the configs that checkpoints bring back.
+LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dataset": _one_of(DATASET_NAMES),
+    "model": _one_of(("mlp",)),
+    "hidden": (lambda sizes: isinstance(sizes, list) and all(_integer(n) and n >= 1 for n in sizes),
+               "positive integers"),
+    "activation": _one_of(tuple(ACTIVATIONS)),
+    "dropout": (lambda p: _number(p) and 0 <= p < 1, "a number at least 0 and below 1"),
+    "optimizer": _one_of(tuple(OPTIMIZERS)),
+    "lr": (lambda lr: _number(lr) and 0 < lr < math.inf, "a positive finite number"),
+    "momentum": (lambda m: _number(m) and 0 <= m < 1, "a number at least 0 and below 1"),
+    "weight_decay": (lambda wd: _number(wd) and 0 <= wd < math.inf, "a finite number, 0 or more"),
+    "epochs": (lambda n: _integer(n) and n >= 1, "a positive integer"),
+    "batch_size": (lambda n: _integer(n) and n >= 1, "a positive integer"),
+    "seed": (lambda n: _integer(n) and n >= 0, "an integer, 0 or more"),
+    "allow_nonfinite": (lambda flag: isinstance(flag, bool), "true or false"),
+}
+
+
+def config_problems(values: dict) -> list[str]:
+    """What is wrong with a config given as a dict: unknown or missing fields, values out of ``LIMITS``."""
+    names = [item.name for item in fields(Config)]
+    problems = [f"unknown config key {key!r}" for key in values if key not in names]
+    problems += [f"config key {name!r} is missing" for name in names if name not in values]
+    problems += [f"config {name} must be {LIMITS[name][1]}, got {values[name]!r}"
+                 for name in names if name in values and not LIMITS[name][0](values[name])]
+    return problems
+
+
+def momentum_problem(optimizer: str) -> str | None:
+    """Why ``--momentum`` would be ignored by ``optimizer`` (None where it is used)."""
+    if optimizer in MOMENTUM_OPTIMIZERS:
+        return None
+    return f"--momentum applies to {' and '.join(MOMENTUM_OPTIMIZERS)} only; {optimizer} does not use it"
+
+
 def build_model(config: Config, num_features: int, num_classes: int) -> nn.Module:
     """An MLP: Linear layers of ``config.hidden`` sizes with the activation (and dropout) between."""
     if config.model != "mlp":
@@ -67,13 +135,18 @@ def build_model(config: Config, num_features: int, num_classes: int) -> nn.Modul
     return nn.Sequential(*layers)
 
 
+def optimizer_options(config: Config) -> dict[str, Any]:
+    """The optimizer options that ``config`` sets (the rest keep the optimizer's defaults)."""
+    options: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.optimizer in MOMENTUM_OPTIMIZERS:
+        options["momentum"] = config.momentum
+    return options
+
+
 def build_optimizer(config: Config, parameters: Any) -> optim.Optimizer:
     if config.optimizer not in OPTIMIZERS:
         raise TrainingError(f"unknown optimizer {config.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-    options: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
-    if config.optimizer in ("sgd", "rmsprop"):
-        options["momentum"] = config.momentum
-    return OPTIMIZERS[config.optimizer](parameters, **options)
+    return OPTIMIZERS[config.optimizer](parameters, **optimizer_options(config))
 
 
 @dataclass
@@ -86,12 +159,14 @@ class Run:
     loader_generator: Generator
     epoch: int = 0  # epochs completed
     step: int = 0
-    history: dict[str, list[float]] = field(default_factory=lambda: {
-        "train_loss": [], "train_accuracy": [], "val_loss": [], "val_accuracy": []})
+    history: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in HISTORY})
+    # one entry per resume that changed options: {"at_epoch": 20, "changed": {"lr": [0.001, 0.01]}}
+    resumes: list[dict] = field(default_factory=list)
 
     def metadata(self) -> dict:
         return {"config": asdict(self.config), "epoch": self.epoch, "step": self.step, "history": self.history,
-                "rng": {"default": default_generator.get_state(), "loader": self.loader_generator.get_state()}}
+                "rng": {"default": default_generator.get_state(), "loader": self.loader_generator.get_state()},
+                "resumes": self.resumes}
 
 
 def start(config: Config, num_features: int, num_classes: int) -> Run:
@@ -100,20 +175,188 @@ def start(config: Config, num_features: int, num_classes: int) -> Run:
     return Run(config, model, build_optimizer(config, model.parameters()), Generator(config.seed + 1))
 
 
-def resume(folder: str | Path, overrides: dict | None = None) -> tuple[Run, Any]:
-    """The run saved in ``folder``, ready to continue (``overrides``: config fields to change,
-    such as more epochs; a changed architecture is refused when the weights are loaded)."""
-    record = checkpoint.read(folder)
+# --- run folders --------------------------------------------------------------------------------
+
+def run_folder(path: str | Path) -> Path:
+    """The run folder that ``path`` names: a folder ``wengert train`` wrote, or the checkpoint file in it."""
+    path = Path(path)
+    if path.is_file():
+        if path.name != checkpoint.FILENAME:
+            raise UsageError(f"{path} is a file, not a run: --resume takes a run folder or the "
+                             f"{checkpoint.FILENAME} in it")
+        return path.parent
+    if not path.is_dir():
+        raise UsageError(f"no run at {path}: --resume takes a folder that wengert train wrote")
+    if not (path / checkpoint.FILENAME).is_file():
+        raise UsageError(f"{path} holds no {checkpoint.FILENAME}: not a wengert run folder")
+    return path
+
+
+def prepare_folder(folder: Path, overwrite: bool = False, resuming: bool = False) -> None:
+    """Create ``folder`` for a run's files and check that it can be written; refuse (UsageError) a path
+    that is a file, a folder holding anything but a wengert run, or another run's folder (unless
+    ``overwrite``; ``resuming``: it is the run being continued). Nothing the user made is overwritten."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a folder: a run's files go in a folder; choose another --out")
+    names = sorted(entry.name for entry in folder.iterdir() if not checkpoint.is_temporary(entry.name)) \
+        if folder.is_dir() else []
+    if names and not checkpoint.is_checkpoint(folder / checkpoint.FILENAME):
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise UsageError(f"{folder} holds files that are not a wengert run ({shown}); "
+                         "choose a new or empty folder for --out")
+    if names and not (overwrite or resuming):
+        raise UsageError(f"{folder} already holds a run; pass --resume {shlex.quote(str(folder))} to continue it, "
+                         "--overwrite to replace it, or another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".wengert-probe"  # written as checkpoints are: a folder that takes it takes them
+        checkpoint.atomic_write(probe, b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write in {folder}: {error.strerror or error}") from None
+
+
+def option_name(name: str) -> str:
+    """The ``wengert train`` option for config field ``name``: ``--batch-size`` for batch_size."""
+    return "--" + name.replace("_", "-")
+
+
+def shown(value: Any) -> str:
+    """A config value as the command line writes it: ``256 128`` for hidden [256, 128]."""
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _flag(name: str, value: Any) -> str:
+    """The ``wengert train`` option that sets config field ``name`` to ``value``."""
+    if isinstance(value, bool):
+        return option_name(name) if value else option_name(name).replace("--", "--no-", 1)
+    return f"{option_name(name)} {shown(value)}"
+
+
+def saved_state(folder: Path, config: Config, source: Path | None = None) -> str:
+    """What ``folder`` holds after a run stopped, and the command that continues it with ``config``."""
+    try:
+        saved = checkpoint.read(folder / checkpoint.FILENAME)["metadata"]
+        epoch, saved_config = saved["epoch"], saved["config"]
+    except (CheckpointError, KeyError, TypeError):
+        if source is not None and source.resolve() != folder.resolve():
+            return f"Nothing was saved in {folder}; the run in {source} is unchanged."
+        return f"No epoch was finished, so {folder} holds no checkpoint to resume."
+    options = "".join(f" {_flag(name, getattr(config, name))}" for name in CHANGEABLE
+                      if saved_config.get(name) != getattr(config, name))
+    return (f"{folder / checkpoint.FILENAME} holds epoch {epoch} of {saved_config.get('epochs')}; continue with: "
+            f"wengert train --resume {shlex.quote(str(folder))}{options}")
+
+
+# --- resuming -----------------------------------------------------------------------------------
+
+def _check_metadata(metadata: dict, source: Path) -> None:
+    """Refuse (CheckpointError) training metadata of the wrong structure or types, before any use."""
+    keys = {"config", "epoch", "step", "history", "rng"}
+    problems = [f"unknown metadata key {key!r}" for key in sorted(set(metadata) - keys - {"resumes"})]
+    problems += [f"metadata key {key!r} is missing" for key in sorted(keys - set(metadata))]
+    if not problems:
+        config, epoch, history, rng = (metadata[key] for key in ("config", "epoch", "history", "rng"))
+        problems += config_problems(config) if isinstance(config, dict) else [f"config is {config!r}, not a mapping"]
+        problems += [f"{key} is {metadata[key]!r}, not a count" for key in ("epoch", "step")
+                     if not (_integer(metadata[key]) and metadata[key] >= 0)]
+        if _integer(epoch) and not (isinstance(history, dict) and set(history) == set(HISTORY) and all(
+                isinstance(values, list) and len(values) == epoch and all(map(_number, values))
+                for values in history.values())):
+            problems.append(f"history is not {', '.join(HISTORY)}, each a list of {epoch!r} numbers")
+        if not (isinstance(rng, dict) and set(rng) == {"default", "loader"} and all(map(_rng_state, rng.values()))):
+            problems.append("rng is not the default and loader generators' states")
+        if not isinstance(metadata.get("resumes", []), list):
+            problems.append(f"resumes is {metadata['resumes']!r}, not a list")
+    if problems:
+        raise CheckpointError(f"{source} is not a readable wengert checkpoint: " + "; ".join(problems))
+
+
+def _rng_state(state: Any) -> bool:
+    try:
+        Generator(0).set_state(state)  # a scratch generator: the state is tried, not used
+    except (TypeError, ValueError, KeyError):
+        return False
+    return True
+
+
+def _resumed_config(saved: Config, overrides: dict, source: Path, epoch: int) -> tuple[Config, dict]:
+    """The config to continue a run with, and what it changes (``{name: [old, new]}``); UsageError where
+    an override would change the model, do nothing, or ask for no more epochs."""
+    unknown = sorted(set(overrides) - {item.name for item in fields(Config)})
+    if unknown:
+        raise UsageError(f"unknown config fields {', '.join(unknown)}")
+    fixed = [name for name, value in overrides.items() if name not in CHANGEABLE and value != getattr(saved, name)]
+    if fixed:
+        values = [f"{name.replace('_', ' ')} {shown(getattr(saved, name))}" for name in fixed if name != "dataset"]
+        trained = " ".join([f"on {saved.dataset}"] * ("dataset" in fixed)
+                           + [f"with {', '.join(values)}"] * bool(values))
+        raise UsageError(f"the run in {source} was trained {trained}; {'/'.join(map(option_name, fixed))} cannot "
+                         "change on resume (start a new run with another --out instead)")
+    if "momentum" in overrides and momentum_problem(saved.optimizer):
+        raise UsageError(momentum_problem(saved.optimizer))
+    config = Config(**{**asdict(saved), **overrides})
+    problems = config_problems(asdict(config))
+    if problems:
+        raise UsageError("; ".join(problems))
+    if saved.optimizer == "rmsprop" and saved.momentum == 0 < config.momentum:
+        raise UsageError(f"the run in {source} was trained by rmsprop without momentum, so it has no momentum "
+                         "buffer; --momentum cannot change from 0 on resume")
+    if config.epochs <= epoch:
+        raise UsageError(f"{source} already has {epoch} epochs; pass --epochs above {epoch} to train more")
+    changed = {name: [getattr(saved, name), getattr(config, name)] for name in CHANGEABLE
+               if getattr(saved, name) != getattr(config, name)}
+    return config, changed
+
+
+def _read_run(source: str | Path, overrides: dict | None) -> tuple[Path, dict, Config, dict]:
+    """Everything needed to resume the run in ``source``, checked, without building anything:
+    its folder, its checkpoint record, the config to continue with and what that changes."""
+    folder = run_folder(source)
+    record = checkpoint.read(folder / checkpoint.FILENAME)
+    _check_metadata(record["metadata"], folder / checkpoint.FILENAME)
+    config, changed = _resumed_config(Config(**record["metadata"]["config"]), overrides or {}, folder,
+                                      record["metadata"]["epoch"])
+    return folder, record, config, changed
+
+
+def _restore(record: dict, config: Config, changed: dict, splits: Any, source: Path) -> Run:
+    """The run that ``record`` saved, continuing with ``config``."""
     saved = record["metadata"]
-    config = Config(**{**saved["config"], **(overrides or {})})
-    splits = load_dataset(config.dataset)
-    run = start(config, splits.num_features, splits.num_classes)
-    run.model.load_state_dict(record["model"])
-    run.optimizer.load_state_dict(record["optimizer"])
+    run = start(Config(**saved["config"]), splits.num_features, splits.num_classes)
+    try:
+        # The model comes from the saved config, so any key or shape it lacks is damage too.
+        checkpoint.restore(record, run.model, run.optimizer, source)
+    except (nn.StateDictError, ValueError) as error:
+        raise CheckpointError(f"{source} is not a readable wengert checkpoint: {error}") from None
+    run.config = config
+    for group in run.optimizer.param_groups:  # the command line's options win over the saved ones
+        group.update(optimizer_options(config))
     run.epoch, run.step, run.history = saved["epoch"], saved["step"], saved["history"]
+    run.resumes = [*saved.get("resumes", []), *([{"at_epoch": run.epoch, "changed": changed}] if changed else [])]
     default_generator.set_state(saved["rng"]["default"])
     run.loader_generator.set_state(saved["rng"]["loader"])
-    return run, splits
+    return run
+
+
+def resume(source: str | Path, overrides: dict | None = None) -> tuple[Run, Any]:
+    """The run saved in ``source`` (its folder or checkpoint file), ready to continue, and its dataset's
+    splits. ``overrides``: config fields to change (only those in ``CHANGEABLE``, such as more epochs)."""
+    folder, record, config, changed = _read_run(source, overrides)
+    splits = load_dataset(config.dataset)
+    return _restore(record, config, changed, splits, folder / checkpoint.FILENAME), splits
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+def _correct(logits: Any, labels: Any) -> int:
+    """How many rows of ``logits`` (N, C) have their largest value at ``labels`` (N,)."""
+    return int((logits.detach().argmax(axis=-1) == labels).sum().item())
+
+
+def _evaluate_batch(model: nn.Module, features: Any, labels: Any) -> tuple[float, int]:
+    logits = model(features)
+    return F.cross_entropy(logits, labels, reduction="sum").item(), _correct(logits, labels)
 
 
 def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
@@ -121,69 +364,77 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
     was_training = model.training
     model.eval()
     total_loss = correct = count = 0.0
-    with no_grad():
-        for features, labels in loader:
-            logits = model(features)
-            total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
-            correct += (logits.argmax(axis=-1) == labels).sum().item()
-            count += len(labels)
-    model.train(was_training)
+    try:
+        with no_grad():
+            for features, labels in loader:
+                # A function per batch: its logits are gone before the next batch's are made.
+                loss, right = _evaluate_batch(model, features, labels)
+                total_loss, correct, count = total_loss + loss, correct + right, count + len(labels)
+    finally:
+        model.train(was_training)
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
+def _train_step(run: Run, features: Any, labels: Any) -> tuple[float, int]:
+    """One minibatch step: the batch's mean loss and its correct predictions. The weights are left
+    alone when the loss is not finite and the run does not allow that. The logits, the loss and the
+    graph with its activations die when this returns: none of a step outlives it."""
+    logits = run.model(features)
+    loss = F.cross_entropy(logits, labels)
+    value = loss.item()
+    if math.isfinite(value) or run.config.allow_nonfinite:
+        run.optimizer.zero_grad()
+        loss.backward()
+        run.optimizer.step()
+    return value, _correct(logits, labels)
+
+
 def fit(run: Run, splits: Any, folder: str | Path | None = None, progress: bool = True) -> Run:
-    """Train ``run`` until ``config.epochs``, checkpointing into ``folder`` after every epoch."""
+    """Train ``run`` until ``config.epochs``, checkpointing into ``folder`` (a folder) after every epoch."""
     from tqdm import tqdm
 
     config = run.config
     train_loader = DataLoader(splits.train, batch_size=config.batch_size, shuffle=True,
                               generator=run.loader_generator)
     val_loader = DataLoader(splits.val, batch_size=1024)
+    width = len(str(config.epochs))
     last_finite = (None, None)
     for epoch in range(run.epoch, config.epochs):
-        width = len(str(config.epochs))
         bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1:{width}d}/{config.epochs}", disable=not progress,
                    leave=True, dynamic_ncols=True, unit="batch")
         total_loss = correct = count = 0.0
         for features, labels in train_loader:
-            logits = run.model(features)
-            loss = F.cross_entropy(logits, labels)
-            value = loss.item()
-            run.step += 1
-            if not math.isfinite(value):
-                if not config.allow_nonfinite:
-                    step, finite = last_finite
-                    raise TrainingError(
-                        f"the loss became {value} at step {run.step} (epoch {epoch + 1}); the last finite loss "
-                        + (f"was {finite:.6g} at step {step}" if step else "was never seen")
-                        + ". Lower the learning rate, or pass --allow-nonfinite to go on anyway. "
-                        f"The last checkpoint (epoch {run.epoch}) is kept.")
-            else:
-                last_finite = (run.step, value)
-            run.optimizer.zero_grad()
-            loss.backward()
-            run.optimizer.step()
+            value, right = _train_step(run, features, labels)
             batch = len(labels)
+            del features, labels  # the batch goes with its step (the loop would hold it through the next)
+            run.step += 1
+            if math.isfinite(value):
+                last_finite = (run.step, value)
+            elif not config.allow_nonfinite:
+                step, finite = last_finite
+                raise TrainingError(
+                    f"the loss became {value} at step {run.step} (epoch {epoch + 1}); the last finite loss "
+                    + (f"was {finite:.6g} at step {step}" if step else "was never seen")
+                    + ". Lower the learning rate, or pass --allow-nonfinite to go on anyway.")
             total_loss += value * batch
-            correct += (logits.detach().argmax(axis=-1) == labels).sum().item()
+            correct += right
             count += batch
             bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.3f}", refresh=False)
             bar.update()
         val_loss, val_accuracy = evaluate(run.model, val_loader)
         run.epoch = epoch + 1
-        for key, value in (("train_loss", total_loss / count), ("train_accuracy", correct / count),
-                           ("val_loss", val_loss), ("val_accuracy", val_accuracy)):
+        for key, value in zip(HISTORY, (total_loss / count, correct / count, val_loss, val_accuracy)):
             run.history[key].append(value)
         bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.3f}",
                         val_loss=f"{val_loss:.4f}", val_acc=f"{val_accuracy:.3f}")
         bar.close()
         if folder is not None:
-            checkpoint.save(folder, run.model, run.optimizer, run.metadata())
+            checkpoint.save(Path(folder) / checkpoint.FILENAME, run.model, run.optimizer, run.metadata())
     return run
 
 
 def plot(history: dict, path: str | Path, title: str = "") -> Path:
-    """Training and validation loss and accuracy per epoch, as a PNG."""
+    """Training and validation loss and accuracy per epoch, as a PNG (written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -201,32 +452,57 @@ def plot(history: dict, path: str | Path, title: str = "") -> Path:
         axes.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
     plt.close(figure)
+    checkpoint.atomic_write(path, image.getvalue())
     return Path(path)
 
 
 def train(config: Config, folder: str | Path, resume_from: str | Path | None = None, overrides: dict | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, overwrite: bool = False) -> dict:
     """Run (or resume) a training job end to end; write the checkpoint, the curves and a summary
-    into ``folder``. Returns the summary (test accuracy, times, paths)."""
+    into the folder ``folder``. Returns the summary (test accuracy, times, paths, what a resume changed).
+
+    ``resume_from``: a run folder (or its checkpoint file) to continue, with ``overrides`` (config fields
+    in ``CHANGEABLE``); ``config`` is then unused. ``overwrite``: ``folder`` may hold another run, to be
+    replaced. Everything is checked before training (UsageError, CheckpointError). A stop (Ctrl-C, a
+    non-finite loss) gets a note saying what ``folder`` holds and how to continue.
+    """
     folder = Path(folder)
     started = time.perf_counter()
+    source = record = None
+    changed: dict = {}
     if resume_from is not None:
-        run, splits = resume(resume_from, overrides)
+        source, record, config, changed = _read_run(resume_from, overrides)
     else:
+        problems = config_problems(asdict(config))
+        if problems:
+            raise UsageError("; ".join(problems))
+    prepare_folder(folder, overwrite, resuming=source is not None and source.resolve() == folder.resolve())
+    try:
         splits = load_dataset(config.dataset)
-        run = start(config, splits.num_features, splits.num_classes)
-    fit(run, splits, folder, progress)
-    test_loss, test_accuracy = evaluate(run.model, DataLoader(splits.test, batch_size=1024))
-    summary = {
-        "dataset": run.config.dataset, "epochs": run.epoch, "steps": run.step,
-        "test_loss": test_loss, "test_accuracy": test_accuracy,
-        "final_val_accuracy": run.history["val_accuracy"][-1] if run.history["val_accuracy"] else None,
-        "seconds": time.perf_counter() - started,
-        "checkpoint": str(folder / checkpoint.FILENAME), "curves": str(folder / "curves.png"),
-    }
-    if run.history["train_loss"]:
+        if source is not None:
+            run = _restore(record, config, changed, splits, source / checkpoint.FILENAME)
+        else:
+            run = start(config, splits.num_features, splits.num_classes)
+        del record  # its arrays are loaded: do not hold a second copy through training
+        first_epoch = run.epoch
+        fit(run, splits, folder, progress)
+        test_loss, test_accuracy = evaluate(run.model, DataLoader(splits.test, batch_size=1024))
+        summary = {
+            "dataset": run.config.dataset, "epochs": run.epoch, "steps": run.step,
+            "test_loss": test_loss, "test_accuracy": test_accuracy,
+            "final_val_accuracy": run.history["val_accuracy"][-1],
+            "seconds": time.perf_counter() - started,
+            "resumed_from": None if source is None else {"folder": str(source), "epoch": first_epoch},
+            "changed": changed,
+            "checkpoint": str(folder / checkpoint.FILENAME), "curves": str(folder / "curves.png"),
+            "summary": str(folder / "summary.json"),
+        }
         plot(run.history, folder / "curves.png", f"{run.config.dataset}: {run.config.model} {run.config.hidden}")
-    checkpoint.atomic_write(folder / "summary.json", json.dumps(summary, indent=2).encode())
+        checkpoint.atomic_write(folder / "summary.json", json.dumps(summary, indent=2).encode())
+    except (KeyboardInterrupt, TrainingError) as stop:
+        stop.add_note(saved_state(folder, config, source))
+        raise
     return summary
