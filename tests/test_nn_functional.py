@@ -143,7 +143,8 @@ def test_cross_entropy_backward_is_one_fused_node():
     leaf = wg.tensor(random_array((5, 4)), requires_grad=True)
     loss = F.cross_entropy(leaf, LABELS)
     assert loss.grad_fn.name == "cross_entropy"
-    assert loss.grad_fn.parents[0] is leaf  # straight to the logits: no softmax or log node between
+    parent = loss.grad_fn.parents[0]  # straight to the logits' accumulator: no softmax or log node between
+    assert parent.name == "accumulate_grad" and parent.variable() is leaf
     logits = leaf * 2.0
     loss = F.cross_entropy(logits, probabilities((5, 4)))
     assert loss.grad_fn.name == "cross_entropy" and loss.grad_fn.parents[0] is logits.grad_fn
@@ -374,3 +375,92 @@ def test_a_bad_reduction_is_refused_naming_the_loss_and_the_choices(call, reques
 def test_binary_cross_entropy_refuses_values_outside_0_1_and_points_to_the_logits_version(p):
     with pytest.raises(ValueError, match=r"binary_cross_entropy: .*\[0, 1\].*binary_cross_entropy_with_logits"):
         F.binary_cross_entropy(wg.tensor(p), wg.tensor([0.0, 1.0]))
+
+
+# --- dtypes: mixed class weights and targets, and Linear's input ---------------------------------
+
+WEIGHT_KINDS = {"array": lambda w: w, "tensor": wg.tensor}
+
+
+@pytest.mark.parametrize("kind", WEIGHT_KINDS.values(), ids=WEIGHT_KINDS.keys())
+@pytest.mark.parametrize("loss, torch_loss, prepare", [
+    (F.cross_entropy, TF.cross_entropy, lambda z: z),
+    (F.nll_loss, TF.nll_loss, lambda z: F.log_softmax(z, axis=1)),
+], ids=["cross_entropy", "nll_loss"])
+def test_class_weights_of_another_dtype_are_refused_in_forward_naming_both_dtypes(loss, torch_loss, prepare, kind):
+    z = wg.tensor(random_array((5, 4), dtype=np.float32), requires_grad=True)
+    with pytest.raises(RuntimeError):  # PyTorch refuses too
+        torch_loss(torch.tensor(z.detach().numpy()), torch.tensor(LABELS), weight=torch.tensor(WEIGHT))
+    with pytest.raises(TypeError, match=rf"{loss.__name__}: class weights of dtype float64 for an input of dtype "
+                                        r"float32.*astype\(wg.float32\)") as info:
+        loss(prepare(z), LABELS, weight=kind(WEIGHT))
+    assert "test_nn_functional.py" in str(info.value)  # the user's line
+
+
+def test_class_weights_as_a_list_take_the_logits_dtype_and_a_wrong_count_is_refused():
+    z = wg.tensor(random_array((5, 4), dtype=np.float32), requires_grad=True)
+    from_list = F.cross_entropy(z, LABELS, weight=WEIGHT.tolist())
+    from_array = F.cross_entropy(z, LABELS, weight=WEIGHT.astype(np.float32))
+    assert from_list.dtype == wg.float32 and from_list.item() == from_array.item()
+    for loss in (F.cross_entropy, F.nll_loss):
+        with pytest.raises(ValueError, match=rf"{loss.__name__}: class weights must have shape \(4,\).*\(3,\)"):
+            loss(z, LABELS, weight=np.ones(3, dtype=np.float32))
+
+
+@pytest.mark.parametrize("dtypes", [(np.float32, np.float64), (np.float64, np.float32)], ids=["f32-f64", "f64-f32"])
+@pytest.mark.parametrize("options", CE_OPTIONS.values(), ids=CE_OPTIONS.keys())
+def test_probability_targets_of_another_float_dtype_promote_as_in_torch_with_each_gradient_in_its_inputs_dtype(
+        options, dtypes):
+    logits_dtype, target_dtype = dtypes
+    options = {key: value.astype(logits_dtype) if isinstance(value, np.ndarray) else value
+               for key, value in options.items()}
+    z, target = random_array((5, 4), dtype=logits_dtype), probabilities((5, 4), seed=1).astype(target_dtype)
+    ours = [wg.tensor(z, requires_grad=True), wg.tensor(target, requires_grad=True)]
+    theirs = [torch.tensor(z, requires_grad=True), torch.tensor(target, requires_grad=True)]
+    loss, torch_loss = F.cross_entropy(*ours, **options), TF.cross_entropy(*theirs, **torch_options(options))
+    assert str(loss.dtype) == str(torch_loss.dtype).removeprefix("torch.") == "float64"
+    loss.backward()
+    torch_loss.backward()
+    for mine, reference in zip(ours, theirs):
+        assert str(mine.grad.dtype) == str(reference.grad.dtype).removeprefix("torch.") == str(mine.dtype)
+        np.testing.assert_allclose(mine.grad.numpy(), reference.grad.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(loss.item(), torch_loss.item(), rtol=1e-6)
+
+
+def test_a_loss_modules_float64_weights_are_refused_with_float32_logits_until_cast_with_the_module():
+    ours = nn.CrossEntropyLoss(weight=WEIGHT)
+    theirs = torch.nn.CrossEntropyLoss(weight=torch.tensor(WEIGHT))
+    z = random_array((5, 4), dtype=np.float32)
+    with pytest.raises(TypeError, match=r"loss.to\(wg.float32\)"):
+        ours(wg.tensor(z), LABELS)
+    compare_with_torch(lambda z: ours.to(wg.float32)(z, LABELS), lambda z: theirs.float()(z, torch.tensor(LABELS)), z,
+                       atol=1e-6, rtol=1e-5)
+    assert ours.weight.dtype == wg.float32
+
+
+LINEAR_BAD_INPUTS = {
+    "float64-tensor": lambda: wg.tensor(random_array((2, 3))),
+    "float64-array": lambda: random_array((2, 3)),
+    "int64-tensor": lambda: wg.tensor(np.ones((2, 3), dtype=np.int64)),
+}
+
+
+@pytest.mark.parametrize("make_input", LINEAR_BAD_INPUTS.values(), ids=LINEAR_BAD_INPUTS.keys())
+def test_linear_layer_refuses_input_of_another_dtype_naming_the_layer_both_dtypes_and_the_fix(make_input):
+    x = make_input()
+    with pytest.raises(RuntimeError, match="same dtype"):  # PyTorch refuses too
+        torch.nn.Linear(3, 2, dtype=torch.float32)(torch.tensor(np.asarray(x)))
+    with pytest.raises(TypeError, match=rf"Linear\(in_features=3, out_features=2, bias=True\): input has dtype "
+                                        rf"{x.dtype} but the layer's parameters are float32.*x.astype\(wg.float32\)"
+                       ) as info:
+        nn.Linear(3, 2)(x)
+    assert "test_nn_functional.py" in str(info.value)
+    assert ("dtype=wg.float64" in str(info.value)) == (x.dtype == np.float64)  # no integer layers offered
+
+
+def test_linear_layer_takes_input_of_its_own_dtype_tensor_or_array():
+    layer = nn.Linear(3, 2)
+    x = random_array((2, 3), dtype=np.float32)
+    np.testing.assert_array_equal(layer(x).detach().numpy(), layer(wg.tensor(x)).detach().numpy())
+    wide = nn.Linear(3, 2, dtype=wg.float64)
+    assert wide(wg.tensor(random_array((2, 3)))).dtype == wg.float64

@@ -637,3 +637,259 @@ def test_loss_of_a_model_matches_compare_with_torch_for_all_parameters():
         expected = np.zeros(tuple(q.shape)) if q.grad is None else q.grad.numpy()
         got = np.zeros(p.shape) if p.grad is None else p.grad.numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+# --- load_state_dict's answer and refusal of dtypes of another kind -------------------------------
+
+def test_load_state_dict_returns_the_missing_and_unexpected_keys_like_torch():
+    ours, theirs = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1)), torch.nn.Sequential(torch.nn.Linear(2, 3),
+                                                                                           torch.nn.Linear(3, 1))
+    full = snapshot(ours)
+    for strict, state in [(True, full), (False, full), (False, {"0.weight": full["0.weight"], "9.bias": np.zeros(4)})]:
+        result = ours.load_state_dict(state, strict=strict)
+        expected = theirs.load_state_dict({key: torch.tensor(value) for key, value in state.items()}, strict=strict)
+        assert result == tuple(expected) and result.missing_keys == expected.missing_keys
+        assert result.unexpected_keys == expected.unexpected_keys and repr(result) == repr(expected)
+
+
+@pytest.mark.parametrize("key, value, kinds", [
+    ("0.weight", np.ones((3, 2), dtype=np.int64), r"0\.weight: checkpoint int64, model float32"),
+    ("0.bias", np.ones(3, dtype=bool), r"0\.bias: checkpoint bool, model float32"),
+    ("0.steps", np.ones(1, dtype=np.float32), r"0\.steps: checkpoint float32, model int64"),
+], ids=["int-into-float", "bool-into-float", "float-into-int"])
+def test_load_state_dict_refuses_a_dtype_of_another_kind_naming_the_key_and_both_dtypes(key, value, kinds):
+    model = nn.Sequential(nn.Linear(2, 3))
+    model[0].register_buffer("steps", wg.zeros(1, dtype=wg.int64))
+    before = snapshot(model)
+    state = {**before, key: value}
+    with pytest.raises(nn.StateDictError, match=kinds):
+        model.load_state_dict(state)
+    for name, array in snapshot(model).items():
+        np.testing.assert_array_equal(array, before[name])
+    state[key] = value.astype(before[key].dtype)  # the same kind (unsigned into signed, float64 into float32) loads
+    model.load_state_dict({**state, "0.steps": np.full(1, 7, dtype=np.uint8)})
+    assert model[0].steps.item() == 7
+
+
+# --- hooks ----------------------------------------------------------------------------------------
+
+class Pair(nn.Module):
+    """Two tensor inputs around a number, two outputs: the general case of a backward hook."""
+
+    def forward(self, a, k, b):
+        return a * b * k, (a + b).sum()
+
+
+class TorchPair(torch.nn.Module):
+    def forward(self, a, k, b):
+        return a * b * k, (a + b).sum()
+
+
+def recorder(log, name, scale=None):
+    """A full backward hook that logs the arrays it sees and, given ``scale``, scales grad_input."""
+    def hook(module, grad_input, grad_output):
+        log.append((name, [None if g is None else g.detach().numpy().copy() for g in grad_input],
+                    [None if g is None else g.detach().numpy().copy() for g in grad_output]))
+        return None if scale is None else tuple(None if g is None else g * scale for g in grad_input)
+    return hook
+
+
+def assert_same_logs(ours, theirs):
+    assert [entry[0] for entry in ours] == [entry[0] for entry in theirs]
+    for mine, reference in zip(ours, theirs):
+        for got, expected in zip(mine[1] + mine[2], reference[1] + reference[2], strict=True):
+            assert (got is None) == (expected is None)
+            if got is not None:
+                np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def run_pair(library, module, a_requires_grad=True, scale=None, create_graph=False):
+    log = []
+    module.register_full_backward_hook(recorder(log, "pair", scale))
+    a = library.tensor(random_array((3,)), requires_grad=a_requires_grad)
+    b = library.tensor(random_array((3,), seed=1), requires_grad=True)
+    product, total = module(a, 3.0, b)
+    loss = (product * library.tensor(random_array((3,), seed=2))).sum() ** 2 + total * 5
+    if not create_graph:
+        loss.backward()
+        return log, [None if t.grad is None else t.grad.numpy() for t in (a, b)]
+    grad = wg.autograd.grad if library is wg else torch.autograd.grad
+    first = grad(loss, (a, b), create_graph=True)
+    second = grad((first[1] ** 2).sum(), (a, b))
+    return log[:1], [g.detach().numpy() for g in first + second]
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+@pytest.mark.parametrize("scale", [None, 2.0], ids=["observe", "replace"])
+@pytest.mark.parametrize("a_requires_grad", [True, False], ids=["both-inputs", "one-input"])
+def test_full_backward_hook_sees_and_replaces_gradients_as_in_torch(a_requires_grad, scale):
+    ours, our_grads = run_pair(wg, Pair(), a_requires_grad, scale)
+    theirs, their_grads = run_pair(torch, TorchPair(), a_requires_grad, scale)
+    assert len(ours) == 1 and ours[0][1][1] is None  # the number's gradient
+    assert_same_logs(ours, theirs)
+    for got, expected in zip(our_grads, their_grads, strict=True):
+        assert (got is None) == (expected is None)
+        if got is not None:
+            np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_full_backward_hook_under_create_graph_matches_torchs_second_derivative():
+    ours, our_grads = run_pair(wg, Pair(), scale=2.0, create_graph=True)
+    theirs, their_grads = run_pair(torch, TorchPair(), scale=2.0, create_graph=True)
+    assert_same_logs(ours, theirs)
+    for got, expected in zip(our_grads, their_grads, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_full_backward_hooks_of_a_network_run_in_torchs_order_with_torchs_gradients():
+    wg_model, torch_model = models()
+    wg_model.load_state_dict(torch_state_as_numpy(torch_model))
+    wg_model.to(wg.float64)
+    logs = ([], [])
+    for log, model in zip(logs, (wg_model, torch_model)):
+        for name, module in model.named_modules():
+            if not name.endswith("by_name") and "heads" not in name:  # hooked modules whose outputs all flow on
+                module.register_full_backward_hook(recorder(log, name or "model"))
+    x = random_array((4, 3))
+    (wg_model(wg.tensor(x)) ** 2).sum().backward()
+    (torch_model(torch.tensor(x)) ** 2).sum().backward()
+    assert len(logs[0]) == 8 and logs[0][0][0] == "model"  # x needs no gradient: it fires with grad_output
+    assert all(entry[1] == [None] for entry in logs[0] if entry[0] in ("model", "0"))
+    assert_same_logs(*logs)
+
+
+def test_forward_hooks_see_and_replace_arguments_and_outputs_as_in_torch():
+    calls = ([], [])
+    for log, layer, library in zip(calls, (nn.Linear(3, 2, dtype=wg.float64), torch.nn.Linear(3, 2)), (wg, torch)):
+        with torch.no_grad():
+            layer.weight.data[...] = 1.0
+            layer.bias.data[...] = 0.5
+        layer.register_forward_pre_hook(lambda module, args, log=log: log.append(("pre", len(args))) or args[0] * 2)
+        layer.register_forward_pre_hook(lambda module, args, log=log: log.append(("first", len(args))), prepend=True)
+        handle = layer.register_forward_hook(lambda module, args, output, log=log: log.append(
+            ("after", args[0].detach().numpy().sum(), output.detach().numpy().sum())) or output + 1)
+        out = layer(library.tensor(np.ones((1, 3))))
+        log.append(("out", out.detach().numpy().sum()))
+        handle.remove()
+        log.append(("removed", layer(library.tensor(np.ones((1, 3)))).detach().numpy().sum()))
+    assert calls[0] == calls[1]
+    assert calls[0][:3] == [("first", 1), ("pre", 1), ("after", 6.0, 13.0)]
+
+
+def test_removed_hooks_leave_the_fast_path_and_a_with_block_removes_its_hook(monkeypatch):
+    layer = nn.Linear(3, 2)
+    seen = []
+    with layer.register_forward_hook(lambda *args: seen.append(1)):
+        layer(wg.ones((1, 3)))
+    handle = layer.register_full_backward_hook(lambda *args: seen.append(2))
+    handle.remove()
+    handle.remove()  # twice is harmless, as in torch
+    assert seen == [1] and not layer._hooks
+    monkeypatch.setattr(nn.Module, "_call_with_hooks", lambda *args: pytest.fail("hooks path without hooks"))
+    layer(wg.ones((1, 3), requires_grad=True)).sum().backward()
+    assert seen == [1]
+
+
+def test_a_backward_hook_returning_the_wrong_number_of_gradients_is_a_clear_error():
+    layer = nn.Linear(3, 2)
+    layer.register_full_backward_hook(lambda module, grad_input, grad_output: (grad_input[0], grad_input[0]))
+    with pytest.raises(wg.BackwardError, match=r"Linear: a full backward hook must return None or a tuple of 1"):
+        layer(wg.ones((1, 3), requires_grad=True)).sum().backward()
+    first = nn.Linear(3, 2)
+    first.register_full_backward_hook(lambda module, grad_input, grad_output: (wg.ones((1, 3)),))
+    with pytest.raises(wg.BackwardError, match="no input of the module requires grad"):
+        first(wg.ones((1, 3))).sum().backward()
+    with pytest.raises(TypeError, match="hook must be callable"):
+        first.register_forward_hook(3)
+
+
+# --- ParameterList, buffers, casting --------------------------------------------------------------
+
+class Mixture(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.centers = nn.ParameterList([nn.Parameter(wg.zeros(2)), wg.ones((2, 3))])
+        self.centers.append(wg.full((3,), 2.0))
+        self.register_buffer("count", wg.zeros(1, dtype=wg.int64))
+        self.register_buffer("scratch", wg.zeros(3), persistent=False)
+
+
+class TorchMixture(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.centers = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(2)), torch.ones((2, 3))])
+        self.centers.append(torch.full((3,), 2.0))
+        self.register_buffer("count", torch.zeros(1, dtype=torch.int64))
+        self.register_buffer("scratch", torch.zeros(3), persistent=False)
+
+
+def test_parameter_list_and_non_persistent_buffers_are_registered_as_in_torch():
+    ours, theirs = Mixture(), TorchMixture()
+    assert [name for name, _ in ours.named_parameters()] == [name for name, _ in theirs.named_parameters()]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["count", "centers.0", "centers.1", "centers.2"]
+    assert [name for name, _ in ours.named_buffers()] == [name for name, _ in theirs.named_buffers()]
+    centers = ours.centers
+    assert len(centers) == 3 and all(isinstance(p, nn.Parameter) and p.requires_grad for p in centers)
+    assert centers[-1] is centers[2] and [p.shape for p in centers[1:]] == [(2, 3), (3,)]
+    centers[0] = wg.ones(4)
+    assert ours.state_dict()["centers.0"].shape == (4,)
+    with pytest.raises(IndexError, match="out of range"):
+        centers[3]
+    with pytest.raises(TypeError, match=r"ParameterList\.append: expected a Parameter or Tensor"):
+        centers.append(np.ones(2))
+    assert ours.load_state_dict(ours.state_dict()) == ([], [])  # the non-persistent buffer is not expected
+    del ours.scratch
+    ours.register_buffer("scratch", wg.zeros(3))  # persistent again
+    assert "scratch" in ours.state_dict()
+
+
+def test_a_parameter_list_trains_with_an_optimizer():
+    model = Mixture()
+    optimizer = wg.optim.SGD(model.parameters(), lr=0.25)
+    loss = sum((p**2).sum() for p in model.centers)
+    loss.backward()
+    optimizer.step()
+    np.testing.assert_allclose(model.centers[2].detach().numpy(), np.ones(3))  # 2 - 0.25 * (2 * 2)
+
+
+@pytest.mark.parametrize("name, tensor, error", [
+    ("a.b", wg.zeros(1), "without '.'"), ("", wg.zeros(1), "non-empty"), ("x", np.zeros(1), "Tensor or None"),
+    ("weight", wg.zeros(1), "already exists"), ("forward", wg.zeros(1), "already exists"),
+], ids=["dotted", "empty", "array", "parameter-name", "method-name"])
+def test_register_buffer_refuses_what_torch_refuses(name, tensor, error):
+    with pytest.raises((KeyError, TypeError, ValueError), match=error):
+        nn.Linear(2, 2).register_buffer(name, tensor)
+
+
+LOSS_BUFFERS = {
+    "CrossEntropyLoss": (lambda w: nn.CrossEntropyLoss(weight=w), lambda w: torch.nn.CrossEntropyLoss(weight=w)),
+    "NLLLoss": (lambda w: nn.NLLLoss(weight=w), lambda w: torch.nn.NLLLoss(weight=w)),
+    "BCELoss": (lambda w: nn.BCELoss(weight=w), lambda w: torch.nn.BCELoss(weight=w)),
+    "BCEWithLogitsLoss": (lambda w: nn.BCEWithLogitsLoss(weight=w, pos_weight=w * 2),
+                          lambda w: torch.nn.BCEWithLogitsLoss(weight=w, pos_weight=w * 2)),
+    "unweighted": (lambda w: nn.CrossEntropyLoss(), lambda w: torch.nn.CrossEntropyLoss()),
+}
+
+
+@pytest.mark.parametrize("build", LOSS_BUFFERS.values(), ids=LOSS_BUFFERS.keys())
+def test_loss_weights_are_buffers_in_the_state_dict_and_follow_casts(build):
+    weight = random_array((4,), low=0.5, high=2.0)
+    ours, theirs = build[0](wg.tensor(weight)), build[1](torch.tensor(weight))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for key, value in ours.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), theirs.state_dict()[key].numpy())
+        assert value.dtype == wg.float64
+    ours.float()
+    assert all(buffer.dtype == wg.float32 for buffer in ours.buffers())
+    assert ours.double() is ours and all(buffer.dtype == wg.float64 for buffer in ours.buffers())
+
+
+def test_to_casts_floating_parameters_gradients_and_buffers_but_not_integer_buffers():
+    model = Mixture()
+    sum((p**2).sum() for p in model.parameters()).backward()
+    assert model.to(wg.float64) is model
+    assert all(p.dtype == wg.float64 and p.grad.dtype == wg.float64 for p in model.parameters())
+    assert model.scratch.dtype == wg.float64 and model.count.dtype == wg.int64
+    with pytest.raises(TypeError, match="only floating dtypes"):
+        model.to(wg.int32)

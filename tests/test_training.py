@@ -168,7 +168,8 @@ DAMAGES = {  # name: (what is done to the file, what the error says)
     "header not json": (lambda path: path.write_bytes(path.read_bytes()[:8] + b"}" + path.read_bytes()[9:]),
                         "its header is not JSON"),
     "not a wengert file": (lambda path: rewrite(path, lambda t, r: r.clear()), "metadata has parts"),
-    "offsets span": (lambda path: rewrite(path, lambda t, r: t["model.0.weight"]["data_offsets"].__setitem__(1, 164)),
+    "offsets span": (lambda path: rewrite(path, lambda t, r: t["model.0.weight"]["data_offsets"].__setitem__(
+                         1, t["model.0.weight"]["data_offsets"][0] + 132)),
                      "needs 128 bytes, its data_offsets span 132"),
     "offsets overlap": (lambda path: rewrite(path, lambda t, r: t["model.0.bias"].update(data_offsets=[32, 64])),
                         "tensors overlap or leave a gap"),

@@ -48,6 +48,7 @@ from .core.tensor import Tensor
 from .gradcheck import GradcheckError, gradcheck
 from .ops import *  # noqa: F403 - the op library is wengert's namespace
 from .ops import __all__ as _ops_all
+from .serialization import load, save
 
 __version__ = "0.1.0"
 __all__ = [
@@ -56,6 +57,6 @@ __all__ = [
     "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
     "get_default_dtype", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace",
     "manual_seed", "namespace", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
-    "randn_like", "set_default_dtype", "set_grad_enabled", "tensor", "uint8", "zeros", "zeros_like",
+    "randn_like", "load", "save", "set_default_dtype", "set_grad_enabled", "tensor", "uint8", "zeros", "zeros_like",
     *_ops_all,
 ]

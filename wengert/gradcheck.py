@@ -69,7 +69,8 @@ def gradcheck(fn: Callable[..., Any], *inputs: Any, eps: float = 1e-6, atol: flo
             numeric[element] = (above - below) / (2 * eps)
         message = _disagreement(analytic, numeric, atol, rtol)
         if message is not None:
-            message = f"gradcheck: input {index} (shape {tuple(x.shape)}): {message} (atol={atol}, rtol={rtol}, eps={eps})"
+            message = (f"gradcheck: input {index} (shape {tuple(x.shape)}): {message} "
+                       f"(atol={atol}, rtol={rtol}, eps={eps})")
             if raise_exception:
                 raise GradcheckError(message)
             return False

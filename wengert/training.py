@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint, nn, optim
+from . import checkpoint, nn, optim, storage
 from .checkpoint import CheckpointError
 from .core.creation import Generator, default_generator, manual_seed
 from .core.errors import WengertError
@@ -198,7 +198,7 @@ def prepare_folder(folder: Path, overwrite: bool = False, resuming: bool = False
     ``overwrite``; ``resuming``: it is the run being continued). Nothing the user made is overwritten."""
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file, not a folder: a run's files go in a folder; choose another --out")
-    names = sorted(entry.name for entry in folder.iterdir() if not checkpoint.is_temporary(entry.name)) \
+    names = sorted(entry.name for entry in folder.iterdir() if not storage.is_temporary(entry.name)) \
         if folder.is_dir() else []
     if names and not checkpoint.is_checkpoint(folder / checkpoint.FILENAME):
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
@@ -210,7 +210,7 @@ def prepare_folder(folder: Path, overwrite: bool = False, resuming: bool = False
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".wengert-probe"  # written as checkpoints are: a folder that takes it takes them
-        checkpoint.atomic_write(probe, b"")
+        storage.atomic_write(probe, b"")
         probe.unlink()
     except OSError as error:
         raise UsageError(f"cannot write in {folder}: {error.strerror or error}") from None
@@ -455,7 +455,7 @@ def plot(history: dict, path: str | Path, title: str = "") -> Path:
     image = io.BytesIO()
     figure.savefig(image, format="png", dpi=100)
     plt.close(figure)
-    checkpoint.atomic_write(path, image.getvalue())
+    storage.atomic_write(path, image.getvalue())
     return Path(path)
 
 
@@ -501,7 +501,7 @@ def train(config: Config, folder: str | Path, resume_from: str | Path | None = N
             "summary": str(folder / "summary.json"),
         }
         plot(run.history, folder / "curves.png", f"{run.config.dataset}: {run.config.model} {run.config.hidden}")
-        checkpoint.atomic_write(folder / "summary.json", json.dumps(summary, indent=2).encode())
+        storage.atomic_write(folder / "summary.json", json.dumps(summary, indent=2).encode())
     except (KeyboardInterrupt, TrainingError) as stop:
         stop.add_note(saved_state(folder, config, source))
         raise

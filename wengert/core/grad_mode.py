@@ -88,9 +88,3 @@ class detect_anomaly(_Switch):
 def is_grad_enabled() -> bool:
     return _grad_enabled.get()
 
-
-class _StateView:  # TEMPORARY shim for wengert/nn/module.py until it reads grad_enabled()
-    grad_enabled = property(lambda self: _grad_enabled.get())
-
-
-state = _StateView()

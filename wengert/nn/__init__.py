@@ -3,11 +3,11 @@
 from . import functional, init, utils
 from .layers import GELU, Dropout, Embedding, Flatten, Identity, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss
-from .module import Module, ModuleDict, ModuleList, Parameter, Sequential, StateDictError
+from .module import Module, ModuleDict, ModuleList, Parameter, ParameterList, Sequential, StateDictError
 
 __all__ = [
     "GELU", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "HuberLoss",
     "Identity", "L1Loss", "LeakyReLU", "Linear", "MSELoss", "Module", "ModuleDict", "ModuleList", "NLLLoss",
-    "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Tanh", "functional", "init",
-    "utils",
+    "Parameter", "ParameterList", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Tanh",
+    "functional", "init", "utils",
 ]

@@ -72,6 +72,7 @@ class CrossEntropy(Function):
     (``normalized``: every row of a sums to 1, as for one-hot labels, smoothed or not)."""
 
     name = "cross_entropy"
+    broadcasting = True  # probabilities of another float dtype promote; the engine casts gradients back
 
     def forward(ctx, logits, coefficients, denominator=None, reduction="mean", normalized=False):
         log_probs = log_softmax(logits).data  # the op library's, run on arrays: no graph
@@ -104,7 +105,8 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str =
                   label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of ``logits`` (N, C) or (C,) against integer class labels (N,) or
     class probabilities (N, C); ``weight`` (C,) weighs classes; PyTorch's semantics throughout
-    (with weights, the mean divides by the summed weights of the labels)."""
+    (with weights, the mean divides by the summed weights of the labels; weights must have the
+    logits' dtype, probabilities of another float dtype promote the loss as numpy would)."""
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise OpValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}")
@@ -114,11 +116,14 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str =
                            f"(at {call_site()})")
     xp = namespace(z)
     classes = z.shape[-1]
-    w = None if weight is None else (weight.data if isinstance(weight, Tensor) else xp.asarray(weight))
-    target_array = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    w = _class_weights("cross_entropy", weight, z)
+    if isinstance(target, Tensor):
+        target_array = target.data
+    else:  # a list of probabilities has no dtype of its own: it takes the logits'
+        target = target_array = target if hasattr(target, "dtype") else _as_array(xp, target, z.dtype)
     if target_array.shape == z.shape and is_floating(target_array.dtype):  # class probabilities
         smoothed = target * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else target
-        coefficients = smoothed if w is None else smoothed * w.astype(z.dtype)
+        coefficients = smoothed if w is None else smoothed * w
         denominator = z.shape[0] if z.ndim == 2 else 1
         return CrossEntropy.apply(logits, coefficients, denominator=denominator, reduction=reduction)
     labels = _class_labels("cross_entropy", target_array, z.shape)
@@ -128,8 +133,7 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str =
     if w is None:  # each row of one-hot labels, smoothed or not, sums to 1
         return CrossEntropy.apply(logits, coefficients, denominator=labels.size, reduction=reduction,
                                   normalized=True)
-    return CrossEntropy.apply(logits, coefficients * w.astype(z.dtype), denominator=xp.sum(w[labels]),
-                              reduction=reduction)
+    return CrossEntropy.apply(logits, coefficients * w, denominator=xp.sum(w[labels]), reduction=reduction)
 
 
 def nll_loss(log_probs: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
@@ -143,7 +147,7 @@ def nll_loss(log_probs: Any, target: Any, weight: Any = None, reduction: str = "
     picked = log_probs[labels] if len(shape) == 1 else log_probs[xp.arange(shape[0]), labels]
     if weight is None:
         return _reduce(-picked, reduction, "nll_loss")
-    w = (weight.data if isinstance(weight, Tensor) else xp.asarray(weight))[labels].astype(log_probs.dtype)
+    w = _class_weights("nll_loss", weight, log_probs.data if isinstance(log_probs, Tensor) else log_probs)[labels]
     losses = -picked * w
     return losses.sum() / xp.sum(w) if reduction == "mean" else _reduce(losses, reduction, "nll_loss")
 
@@ -257,6 +261,30 @@ def _same_shape(name: str, input: Any, target: Any) -> Any:
         raise OpValueError(f"{name}: input shape {tuple(getattr(input, 'shape', ()))} and target shape "
                            f"{tuple(getattr(target, 'shape', ()))} differ (at {call_site()})")
     return input
+
+
+def _as_array(xp: Any, values: Any, dtype: Any) -> Any:
+    """A list or number as an array; floating values take ``dtype`` (they have none of their own)."""
+    array = xp.asarray(values)
+    return array.astype(dtype) if is_floating(array.dtype) else array
+
+
+def _class_weights(name: str, weight: Any, input: Any) -> Any:
+    """The class weights (C,) as an array of the input's dtype; an array or Tensor of another dtype
+    is refused, as PyTorch refuses it (a cast here would hide a model and its loss out of step)."""
+    if weight is None:
+        return None
+    w = weight.data if isinstance(weight, Tensor) else weight
+    if not hasattr(w, "dtype"):
+        w = _as_array(namespace(input), w, input.dtype)
+    elif w.dtype != input.dtype:
+        raise OpTypeError(f"{name}: class weights of dtype {w.dtype} for an input of dtype {input.dtype} "
+                          f"(PyTorch refuses this too): pass weight.astype(wg.{input.dtype}), or for a loss "
+                          f"module call loss.to(wg.{input.dtype}) (at {call_site()})")
+    if w.shape != input.shape[-1:]:
+        raise OpValueError(f"{name}: class weights must have shape ({input.shape[-1]},), one per class, "
+                           f"got {tuple(w.shape)} (at {call_site()})")
+    return w
 
 
 def _class_labels(name: str, labels: Any, logits_shape: tuple) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.creation import Generator, default_generator
 from ..core.errors import OpValueError
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, bump_version
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -35,8 +35,10 @@ def fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
-    # Initialization is not part of any graph: write the array directly, keeping its dtype.
+    # Initialization is not part of any graph: write the array directly, keeping its dtype, and
+    # count the write, so that a graph that saved the old values refuses to backpropagate.
     tensor.data[...] = values
+    bump_version(tensor)
     return tensor
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..core.backend import is_floating
 from ..core.creation import Generator, zeros
-from ..core.errors import OpValueError, call_site
+from ..core.errors import OpTypeError, OpValueError, call_site
 from ..core.tensor import Tensor
 from ..ops import flatten
 from . import functional as F
@@ -40,13 +41,24 @@ class Linear(Module):
             raise OpValueError(f"{self!r}: input of shape {tuple(shape)} has {shape[-1] if shape else 0} "
                                f"features, expected {self.in_features} (at {call_site()})")
         parameters = self._parameters  # the registry itself: this runs every step of every layer
+        weight = parameters["weight"]
+        if x.dtype != weight.data.dtype:  # numpy would promote: float64 input would make all after it float64
+            raise _dtype_mismatch(self, x.dtype, weight.dtype)
         bias = parameters.get("bias")
         if bias is None:
-            return F.Linear.apply(x, parameters["weight"])
-        return F.Linear.apply(x, parameters["weight"], bias)
+            return F.Linear.apply(x, weight)
+        return F.Linear.apply(x, weight, bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def _dtype_mismatch(layer: Module, given: Any, own: Any) -> OpTypeError:
+    fixes = f"cast the input: x.astype(wg.{own})"
+    if is_floating(given):
+        fixes += f", or build the layer with dtype=wg.{given}"
+    return OpTypeError(f"{layer!r}: input has dtype {given} but the layer's parameters are {own} "
+                       f"(PyTorch refuses this too); {fixes} (at {call_site()})")
 
 
 class _Activation(Module):

@@ -1,4 +1,4 @@
-"""Helpers for training loops: gradient clipping."""
+"""Helpers for training loops: gradient clipping, zeroing gradients in place."""
 
 from __future__ import annotations
 
@@ -7,27 +7,40 @@ from collections.abc import Iterable
 
 from ..core.backend import namespace
 from ..core.errors import OpValueError
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, bump_version
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> float:
     """Scale all gradients in place so that their joint ``norm_type``-norm is at most ``max_norm``;
     returns the norm before clipping (as PyTorch does)."""
-    grads = [p.grad.data for p in ([parameters] if isinstance(parameters, Tensor) else parameters)
+    grads = [p.grad for p in ([parameters] if isinstance(parameters, Tensor) else parameters)
              if p.grad is not None]
     if not grads:
         return 0.0
-    xp = namespace(grads[0])
+    xp = namespace(grads[0].data)
     if norm_type == math.inf:
-        total = max(float(xp.max(xp.abs(g))) if g.size else 0.0 for g in grads)
+        total = max(float(xp.max(xp.abs(g.data))) if g.size else 0.0 for g in grads)
     else:
-        total = sum(float(xp.sum(xp.abs(g) ** norm_type)) for g in grads) ** (1.0 / norm_type)
+        total = sum(float(xp.sum(xp.abs(g.data) ** norm_type)) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise OpValueError(f"clip_grad_norm_: the total gradient norm is {total}; "
                            "set error_if_nonfinite=False to clip anyway")
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for g in grads:
-            g *= g.dtype.type(scale)
+            g.data *= g.dtype.type(scale)
+            bump_version(g)
     return total
+
+
+def zero_grad_in_place(parameter: Tensor) -> None:
+    """Zero ``parameter.grad`` in place (``zero_grad(set_to_none=False)``). A gradient that carries a
+    graph (from ``create_graph``) is detached first, as in PyTorch, so the zeros leave that graph."""
+    grad = parameter.grad
+    if grad is None:
+        return
+    if grad.node is not None or grad.requires_grad:
+        grad = parameter.grad = grad.detach()
+    grad.data[...] = 0
+    bump_version(grad)

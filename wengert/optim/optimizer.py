@@ -16,7 +16,8 @@ from typing import Any
 
 from ..core.backend import namespace
 from ..core.grad_mode import enable_grad
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, bump_version
+from ..nn.utils import zero_grad_in_place
 
 _UNORDERED = ("params must be an ordered collection (a list), not a set: the order of a set changes "
               "between runs, and state_dict() refers to parameters by position")
@@ -95,16 +96,10 @@ class Optimizer:
         """Forget the gradients: drop them (the default), or zero their arrays in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
                 if set_to_none:
                     p.grad = None
-                    continue
-                if grad.node is not None or grad.requires_grad:
-                    grad = p.grad = grad.detach()  # as PyTorch: a gradient with a graph leaves it first
-                grad.data[...] = 0
-                _bump_version(grad)
+                else:
+                    zero_grad_in_place(p)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()`` (called first) if given."""
@@ -121,7 +116,7 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}.step: a parameter of shape {tuple(p.shape)} has a "
                                      f"gradient of shape {tuple(grad.shape)}")
                 self.update(p.data, grad.data, self.state[p], group)
-                _bump_version(p)
+                bump_version(p)
         return loss
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -239,13 +234,6 @@ def add_scaled(y: Any, alpha: float, x: Any, tmp: Any) -> None:
         block = tmp[start:stop] if in_place else tmp[: stop - start]
         multiply(x[start:stop], alpha, out=block)
         y[start:stop] += block
-
-
-def _bump_version(tensor: Tensor) -> None:
-    # A graph that saved this tensor made its version cell; without one there is nothing to warn.
-    cell = tensor._version
-    if cell is not None:
-        cell[0] += 1
 
 
 def _is_array(value: Any) -> bool:
