@@ -1,6 +1,7 @@
 """Matrix products (matmul, @, dot, outer, einsum): numpy's semantics, gradients checked two ways."""
 
 import operator
+import re
 
 import numpy as np
 import pytest
@@ -144,3 +145,49 @@ def test_product_shape_mismatch_error_names_op_shapes_dtype_and_call_site(make, 
     assert isinstance(error.value, wg.OpValueError) and message.startswith(f"{op}:")
     assert "(3, 4)" in message and "(5, 2)" in message and "float64" in message
     assert "test_ops_linalg.py" in message
+
+
+@pytest.mark.parametrize("a_shape, b_shape, reason", [
+    ((3, 4), (5, 6), "inner dimensions 4 and 5 differ"),
+    ((4,), (5,), "inner dimensions 4 and 5 differ"),
+    ((2, 3, 4), (5,), "inner dimensions 4 and 5 differ"),
+    ((2, 3, 4), (3, 4, 5), r"batch dimensions \(2,\) and \(3,\) do not broadcast"),
+    ((), (3,), "both operands need at least one dimension"),
+], ids=["2d", "1d", "nd@1d", "batch", "0d"])
+def test_matmul_error_says_which_dimensions_disagree(a_shape, b_shape, reason):
+    a, b = wg.ones(a_shape, requires_grad=True), wg.ones(b_shape)
+    with pytest.raises(wg.OpValueError, match=rf"^matmul: {re.escape(str(a_shape))} @ {re.escape(str(b_shape))}: "
+                                              f"{reason}") as error:
+        a @ b
+    assert "gufunc" not in str(error.value) and "test_ops_linalg.py" in str(error.value)
+
+
+@pytest.mark.parametrize("subscripts, shapes, reason", [
+    ("ij,jk->ik", [(3, 4), (5, 2)], "index j has size 4 in operand 0 and 5 in operand 1"),
+    ("ijk->i", [(3, 4)], "operand 0 has 2 dimensions but its subscripts 'ijk' name 3"),
+    ("ij,jk->iz", [(3, 4), (4, 2)], "output index z appears in no operand"),
+    ("ij,jk->ik", [(3, 4)], "names 2 operands, got 1"),
+], ids=["sizes", "ndim", "output", "count"])
+def test_einsum_error_names_the_operand_shapes_and_the_index(subscripts, shapes, reason):
+    operands = [wg.ones(shape) for shape in shapes]
+    with pytest.raises(wg.OpValueError, match=re.escape(reason)) as error:
+        wg.einsum(subscripts, *operands)
+    message = str(error.value)
+    assert message.startswith("einsum:") and all(str(shape) in message for shape in shapes)
+
+
+@pytest.mark.parametrize("form", [wg.matmul, lambda a, b: wg.einsum("ij,jk->ik", a, b)], ids=["matmul", "einsum"])
+@pytest.mark.parametrize("a_dtype, b_dtype", [(np.int64, np.float32), (np.float32, np.float16), (np.int8, np.int32)],
+                         ids=["int64@float32", "float32@float16", "int8@int32"])
+def test_products_promote_like_pytorch_and_cast_gradients_back(form, a_dtype, b_dtype):
+    a, b = (np.arange(12).reshape(3, 4) % 5).astype(a_dtype), (np.arange(8).reshape(4, 2) % 3).astype(b_dtype)
+    expected_dtype = torch.promote_types(torch.tensor(a).dtype, torch.tensor(b).dtype)
+    x, y = wg.tensor(a, requires_grad=a.dtype.kind == "f"), wg.tensor(b, requires_grad=b.dtype.kind == "f")
+    out = form(x, y)
+    assert str(out.dtype) == str(expected_dtype).removeprefix("torch.")
+    tx, ty = torch.tensor(a).to(expected_dtype), torch.tensor(b).to(expected_dtype)
+    np.testing.assert_allclose(out.detach().numpy(), (tx @ ty).numpy(), rtol=1e-3)
+    if out.requires_grad:
+        out.sum().backward()
+        for tensor in (x, y):
+            assert tensor.grad is None or tensor.grad.dtype == tensor.dtype

@@ -507,3 +507,18 @@ def test_schedule_changes_the_steps_the_optimizer_takes():
         positions.append(p.detach().numpy()[0])
     np.testing.assert_allclose(positions, [0.0, -0.5, -0.75])
     assert math.isclose(scheduler.get_last_lr()[0], 0.125)
+
+
+def test_rmsprop_takes_momentum_switched_on_after_a_state_load():
+    # a run resumed with --momentum: the saved state has no momentum buffer yet
+    p = wg.tensor([1.0, -2.0], requires_grad=True)
+    first = optim.RMSprop([p], lr=0.01)
+    (p * p).sum().backward()
+    first.step()
+    second = optim.RMSprop([p], lr=0.01, momentum=0.9)
+    second.load_state_dict(first.state_dict())
+    second.param_groups[0]["momentum"] = 0.9
+    before = p.detach().numpy().copy()
+    second.step()
+    assert not np.allclose(p.detach().numpy(), before)
+    assert "momentum_buffer" in second.state[p]

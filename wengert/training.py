@@ -299,9 +299,6 @@ def _resumed_config(saved: Config, overrides: dict, source: Path, epoch: int) ->
     problems = config_problems(asdict(config))
     if problems:
         raise UsageError("; ".join(problems))
-    if saved.optimizer == "rmsprop" and saved.momentum == 0 < config.momentum:
-        raise UsageError(f"the run in {source} was trained by rmsprop without momentum, so it has no momentum "
-                         "buffer; --momentum cannot change from 0 on resume")
     if config.epochs <= epoch:
         raise UsageError(f"{source} already has {epoch} epochs; pass --epochs above {epoch} to train more")
     changed = {name: [getattr(saved, name), getattr(config, name)] for name in CHANGEABLE

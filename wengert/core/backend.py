@@ -9,8 +9,8 @@ This module is the one place in the core that imports numpy.
 
 from __future__ import annotations
 
-import math
 import types
+import warnings
 from typing import Any
 
 import numpy
@@ -40,13 +40,44 @@ def namespace(*values: Any) -> Any:
 
 # --- the numpy backend: numpy's own namespace plus what numpy lacks -------------
 
-_vector_erf = numpy.frompyfunc(math.erf, 1, 1)
+# PyTorch computes log(0) = -inf, 1/0 = inf and exp(1000) = inf silently (``detect_anomaly`` finds
+# where they came from); numpy warns, at wengert's own lines. So a filter that ignores the
+# RuntimeWarnings raised inside wengert's modules is kept first among the warning filters (numpy
+# still warns about the user's own code). Ops check that it is still first, one identity test,
+# because ``catch_warnings`` (pytest wraps every test in one) and ``simplefilter`` displace it.
+silencing_filter: list = [None]  # the filter entry installed last
 
 
-def _erf(x):
-    """Gauss's error function, exact to float64 (numpy has none; math.erf is C)."""
-    x = numpy.asarray(x)
-    return numpy.asarray(_vector_erf(x), dtype=x.dtype if x.dtype.kind == "f" else float)
+def silence_numpy_warnings() -> None:
+    """Put the filter first among the warning filters (again)."""
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"wengert\.")
+    silencing_filter[0] = warnings.filters[0]
+
+
+def numpy_warnings_silenced() -> None:
+    """Make sure the filter is first; ops call this before computing."""
+    filters = warnings.filters
+    if not filters or filters[0] is not silencing_filter[0]:
+        silence_numpy_warnings()
+
+
+silence_numpy_warnings()
+
+
+_scipy_erf: list = []  # scipy.special.erf once imported: importing wengert itself stays fast
+
+
+def _erf(x: Any) -> Any:
+    """Gauss's error function, from scipy (numpy has none), in ``x``'s floating dtype."""
+    if not _scipy_erf:
+        from scipy.special import erf
+
+        _scipy_erf.append(erf)
+    y = _scipy_erf[0](x)
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and y.dtype != dtype:  # scipy computes float16 in float64
+        y = y.astype(dtype)
+    return y
 
 
 def is_basic_key(key: Any, masks: bool = False) -> bool:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .backend import namespace
+from .backend import namespace, numpy_warnings_silenced
 from .errors import BackwardError, call_site
 from .function import AccumulateGrad, Function, Node, grad_accumulator
 from .grad_mode import anomaly_enabled, grad_enabled, set_grad_mode
@@ -134,6 +134,7 @@ def _run(roots: list, seeds: list, retain_graph: bool, create_graph: bool, targe
     heap: list = []
     finished: list = []  # [tensor, gradient] pairs for .grad, applied once the walk has succeeded
     captured: dict = {}
+    numpy_warnings_silenced()
     enabled_before, anomaly = grad_enabled(), anomaly_enabled()
     set_grad_mode(create_graph)  # the VJPs record a graph only for higher-order derivatives
     heappop = heapq.heappop

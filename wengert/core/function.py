@@ -26,11 +26,12 @@ the function, its constants, and one edge per input (the node that produced it).
 from __future__ import annotations
 
 import itertools
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .backend import namespace
+from .backend import namespace, silence_numpy_warnings, silencing_filter
 from .errors import BackwardError, WengertError, call_site, op_error
 from .grad_mode import anomaly_enabled, grad_enabled
 from .tensor import Tensor, version_cell
@@ -159,7 +160,8 @@ class Function:
     ``backward(ctx, upstream)`` returning one gradient (or ``None``) per input.
 
     Class attributes:
-      ``broadcasting``   inputs broadcast and promote dtypes as in numpy; backward may return
+      ``broadcasting``   inputs broadcast as in numpy and promote dtypes as in PyTorch
+                         (``wengert.core.dtypes``); backward may return
                          gradients of the output's shape and dtype, and the engine sums them
                          over the broadcast axes and casts them to each input's dtype.
       ``differentiable`` False for ops whose output carries no gradient (comparisons, argmax).
@@ -206,11 +208,14 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
             context = node = Node(function, tuple(parents), constants or None)
         else:
             context = _no_context(len(arrays))
+        filters = warnings.filters  # numpy's RuntimeWarnings stay silent, as in PyTorch (see backend)
+        if not filters or filters[0] is not silencing_filter[0]:
+            silence_numpy_warnings()
         try:
             out = forward(context, *arrays, **constants)
         except WengertError:
             raise
-        except (ValueError, TypeError, IndexError) as error:
+        except (ValueError, TypeError, IndexError, OverflowError) as error:
             raise op_error(name, inputs, error) from None
         result = Tensor(out, node is not None, node)
         if view and isinstance(inputs[0], Tensor):

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from ..core.backend import (
     as_dtype,
+    get_default_dtype,
     bool_,
     float16,
     float32,
@@ -120,8 +121,7 @@ from .shape import (
     Swapaxes,
     Tile,
     Transpose,
-    Tril,
-    Triu,
+    Triangle,
     View,
 )
 
@@ -147,13 +147,14 @@ def _axis(axis: Any) -> Any:
 
 
 def _array_input(x: Any) -> Any:
-    """``x`` as an op input: Python numbers and lists become arrays, as numpy takes them, and a list
-    of Tensors is stacked (keeping their gradients)."""
+    """``x`` as an op input: Python numbers and lists become arrays as ``wg.tensor`` makes them
+    (floats in the default dtype), and a list of Tensors is stacked (keeping their gradients)."""
     if isinstance(x, Tensor) or hasattr(x, "shape"):
         return x
     if isinstance(x, (list, tuple)) and builtins.any(isinstance(item, Tensor) for item in x):
         return stack(x)
-    return namespace(x).asarray(x)
+    array = namespace(x).asarray(x)
+    return array.astype(get_default_dtype()) if array.dtype == float64 else array
 
 
 def _data(x: Any) -> Any:
@@ -208,7 +209,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
 def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     """Limit to [a_min, a_max] (None: unbounded). The gradient passes at the bounds, as in PyTorch."""
-    return clip_op(x, -float("inf") if a_min is None else a_min, float("inf") if a_max is None else a_max)
+    return clip_op(x, a_min, a_max)  # None stays None, so an integer tensor stays integer
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
@@ -247,32 +248,23 @@ def _where_method(self: Tensor, condition: Any, other: Any) -> Tensor:
 # --- reductions -------------------------------------------------------------------------------
 # Each takes numpy's axis/keepdims and PyTorch's dim/keepdim; Python numbers and lists are arrays.
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-    """Sum over ``axis`` (an int, a tuple, or None for all axes)."""
-    if dim is not None or keepdim is not None:
-        axis, keepdims = _torch_names("sum", axis, keepdims, dim, keepdim)
-    return Sum.apply(_array_input(x), axis=_axis(axis), keepdims=keepdims)
+def _reduction(function: type, doc: str) -> Any:
+    """``f(x, axis=None, keepdims=False, *, dim=None, keepdim=None)`` applying the reduction ``function``."""
+    def reduce(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+               keepdim: bool | None = None) -> Tensor:
+        if dim is not None or keepdim is not None:
+            axis, keepdims = _torch_names(function.name, axis, keepdims, dim, keepdim)
+        return function.apply(_array_input(x), axis=_axis(axis), keepdims=keepdims)
+
+    reduce.__name__ = reduce.__qualname__ = function.name
+    reduce.__doc__ = doc
+    return reduce
 
 
-def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-         keepdim: bool | None = None) -> Tensor:
-    if dim is not None or keepdim is not None:
-        axis, keepdims = _torch_names("mean", axis, keepdims, dim, keepdim)
-    return Mean.apply(_array_input(x), axis=_axis(axis), keepdims=keepdims)
-
-
-def prod(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-         keepdim: bool | None = None) -> Tensor:
-    if dim is not None or keepdim is not None:
-        axis, keepdims = _torch_names("prod", axis, keepdims, dim, keepdim)
-    return Prod.apply(_array_input(x), axis=_axis(axis), keepdims=keepdims)
-
-
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-              keepdim: bool | None = None) -> Tensor:
-    if dim is not None or keepdim is not None:
-        axis, keepdims = _torch_names("logsumexp", axis, keepdims, dim, keepdim)
-    return LogSumExp.apply(_array_input(x), axis=_axis(axis), keepdims=keepdims)
+sum = _reduction(Sum, "Sum over ``axis`` (an int, a tuple, or None for all axes).")
+mean = _reduction(Mean, "Mean over ``axis`` (an int, a tuple, or None for all axes).")
+prod = _reduction(Prod, "Product over ``axis``; zeros are handled exactly.")
+logsumexp = _reduction(LogSumExp, "log(sum(exp(x))) over ``axis``, without overflow.")
 
 
 def _degrees_of_freedom(name: str, ddof: Any, correction: Any, unbiased: bool | None, default: int) -> Any:
@@ -690,22 +682,22 @@ def diag(v: Any, k: int = 0) -> Tensor:
     raise _error("diag", f"takes a 1-D or 2-D input, not {v.ndim}-D", (v,))
 
 
-def _triangle(op: Any, x: Any, k: int) -> Tensor:
+def _triangle(name: str, x: Any, k: int, upper: bool) -> Tensor:
     x = _array_input(x)
     if x.ndim < 2:
-        raise _error(op.name, f"takes an input of at least 2 dimensions (matrices in its last two), not "
+        raise _error(name, f"takes an input of at least 2 dimensions (matrices in its last two), not "
                      f"{x.ndim}", (x,))
-    return op.apply(x, k=k)
+    return Triangle.apply(x, k=k, upper=upper)
 
 
 def tril(m: Any, k: int = 0, *, diagonal: int | None = None) -> Tensor:
     """The lower triangle of the last two axes: on and below diagonal ``k`` (PyTorch's ``diagonal``)."""
-    return _triangle(Tril, m, k if diagonal is None else diagonal)
+    return _triangle("tril", m, k if diagonal is None else diagonal, upper=False)
 
 
 def triu(m: Any, k: int = 0, *, diagonal: int | None = None) -> Tensor:
     """The upper triangle of the last two axes: on and above diagonal ``k`` (PyTorch's ``diagonal``)."""
-    return _triangle(Triu, m, k if diagonal is None else diagonal)
+    return _triangle("triu", m, k if diagonal is None else diagonal, upper=True)
 
 
 # --- shapes -----------------------------------------------------------------------------------

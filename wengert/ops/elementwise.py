@@ -4,10 +4,18 @@ Each row reads ``name, forward, one VJP per input``. Parameter names say what a
 rule uses: ``xp`` is the array namespace, ``g`` the upstream gradient, ``y`` the
 output, other names the inputs as in ``forward``. Forward saves exactly the values
 the VJPs name. Inputs broadcast as in numpy; the engine sums each gradient back to
-its input's shape. A ``None`` VJP means the input takes no gradient.
+its input's shape and casts it to its input's dtype. A ``None`` VJP means the input
+takes no gradient.
+
+Inputs are promoted to one dtype before the forward rule runs (PyTorch's rule, see
+``wengert.core.dtypes``); an input named ``condition`` keeps its own. ``floating=True``
+marks ops whose result is a float even for integer inputs (true division, exp...).
 
 The VJPs use only operators and ``xp`` functions, so they run on raw arrays in a
 plain backward and on Tensors (recording a graph) for higher-order derivatives.
+A VJP never hides an inf or NaN behind ``where``: the branch that ``where`` discards
+still gets differentiated (with a zero upstream gradient, and 0 * inf is NaN), so its
+input is made safe first (the "double where").
 """
 
 from __future__ import annotations
@@ -18,12 +26,18 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.backend import namespace
+from ..core.dtypes import cast, promotion, unchanged_dtypes
 from ..core.errors import BackwardError
 from ..core.function import Function
 
 
-def elementwise(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
-    """An op from its forward rule and one VJP per input (no VJPs: not differentiable)."""
+def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: bool = False,
+                promotes: bool = True) -> Callable:
+    """An op from its forward rule and one VJP per input (no VJPs: not differentiable).
+
+    ``floating``: the result is floating even for bool or integer inputs. ``promotes=False``:
+    the inputs keep their dtypes (logical ops, which read only truth values).
+    """
     inputs = _parameters(forward)
     forward_wants_xp = inputs[:1] == ["xp"]
     inputs = inputs[forward_wants_xp:]
@@ -36,15 +50,77 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None) -> Callabl
     if parameters[vjp_wants_xp] != "g" or not set(saved_names) <= {*inputs, "y"}:
         raise TypeError(f"{name}: VJP parameters must be [xp,] g, then inputs or y; got {parameters}")
     picks = tuple(-1 if saved == "y" else inputs.index(saved) for saved in saved_names)
+    fixed = 1 if inputs[:1] == ["condition"] else 0  # where's condition stays boolean
 
+    standing, with_number = unchanged_dtypes(floating)
+    nothing = frozenset()
+    promoted = tuple(position for position, pick in enumerate(picks) if pick >= fixed)  # saved inputs but condition
+
+    # Forward saves the inputs themselves, not cast copies (create_graph links saved arrays to their
+    # tensors), plus the dtype it cast them to, if any: backward casts them the same way.
     def forward_rule(ctx: Any, *arrays: Any) -> Any:
-        y = forward(namespace(*arrays), *arrays) if forward_wants_xp else forward(*arrays)
+        dtype = promotion(arrays[fixed:], floating) if promotes else None
+        computed = arrays if dtype is None else (*arrays[:fixed], *cast(arrays[fixed:], dtype))
+        y = forward(namespace(*computed), *computed) if forward_wants_xp else forward(*computed)
         if picks:
-            ctx.save(*[y if pick < 0 else arrays[pick] for pick in picks])
+            saved = [y if pick < 0 else arrays[pick] for pick in picks]
+            if dtype is not None:
+                saved.append(dtype)
+            ctx.save(*saved)
         return y
 
+    # The hot cases, unary and binary, check inline that nothing needs a cast (a few lookups).
+    if promotes and len(inputs) == 1:
+        def forward_rule(ctx: Any, x: Any) -> Any:
+            dtype = None if getattr(x, "dtype", None) in standing else promotion((x,), floating)
+            computed = x if dtype is None else cast((x,), dtype)[0]
+            y = forward(namespace(computed), computed) if forward_wants_xp else forward(computed)
+            if picks:
+                saved = [y if pick < 0 else x for pick in picks]
+                if dtype is not None:
+                    saved.append(dtype)
+                ctx.save(*saved)
+            return y
+
+    elif promotes and len(inputs) == 2:
+        def forward_rule(ctx: Any, a: Any, b: Any) -> Any:
+            a_dtype = getattr(a, "dtype", None)
+            accepted = with_number.get(b.__class__)  # a Python number on the right, as in x * 2.0
+            if accepted is None:
+                b_dtype = getattr(b, "dtype", None)
+                accepted = standing if a_dtype is b_dtype else nothing
+                if a_dtype is None:
+                    a_dtype, accepted = b_dtype, with_number.get(a.__class__, nothing)
+            if a_dtype in accepted:
+                dtype = None
+                y = forward(namespace(a, b), a, b) if forward_wants_xp else forward(a, b)
+            else:
+                dtype = promotion((a, b), floating)
+                cast_a, cast_b = (a, b) if dtype is None else cast((a, b), dtype)
+                y = forward(namespace(cast_a, cast_b), cast_a, cast_b) if forward_wants_xp else forward(cast_a, cast_b)
+            if picks:
+                saved = [y if pick < 0 else b if pick else a for pick in picks]
+                if dtype is not None:
+                    saved.append(dtype)
+                ctx.save(*saved)
+            return y
+
+    def cast_saved(saved: tuple) -> tuple:
+        """The saved inputs cast as forward cast them (on Tensors too, recording the cast)."""
+        *saved, dtype = saved
+        for position in promoted:
+            value = saved[position]
+            if getattr(value, "dtype", dtype) != dtype:
+                saved[position] = value.astype(dtype)
+        return tuple(saved)
+
+    saved_count = len(picks)
+
     def backward_rule(ctx: Any, upstream: Any) -> Any:
-        arguments = (namespace(upstream), upstream, *ctx.saved) if vjp_wants_xp else (upstream, *ctx.saved)
+        saved = ctx.saved
+        if len(saved) != saved_count:
+            saved = cast_saved(saved)
+        arguments = (namespace(upstream), upstream, *saved) if vjp_wants_xp else (upstream, *saved)
         grads = []
         for vjp, parent in zip(vjps, ctx.parents):
             if parent is None:
@@ -59,9 +135,12 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None) -> Callabl
         (vjp,) = vjps
 
         def backward_rule(ctx: Any, upstream: Any) -> Any:
+            saved = ctx.saved
+            if len(saved) != saved_count:
+                saved = cast_saved(saved)
             if vjp_wants_xp:
-                return vjp(namespace(upstream), upstream, *ctx.saved)
-            return vjp(upstream, *ctx.saved)
+                return vjp(namespace(upstream), upstream, *saved)
+            return vjp(upstream, *saved)
 
     op = type(name, (Function,), {
         "name": name, "broadcasting": True, "differentiable": bool(vjps),
@@ -95,34 +174,73 @@ def _gelu_tanh_vjp(xp: Any, g: Any, x: Any) -> Any:
     return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_GELU_SCALE * (1 + 3 * 0.044715 * x * x))
 
 
+def _power_base_vjp(xp: Any, g: Any, a: Any, b: Any, y: Any) -> Any:
+    """d(a^b)/da = b a^(b-1). At a = b = 0 that is 0 * inf, taken as 0 (a^0 = 1 is constant);
+    the base is made 1 there first, so that no higher derivative meets the discarded inf.
+    Only that point is masked: at b = 0, a != 0 the derivative with respect to b (1/a) survives."""
+    singular = xp.logical_and(a == 0, b == 0)
+    return xp.where(singular, 0, g * b * xp.where(singular, 1, a) ** (b - 1))
+
+
+def _power_exponent_vjp(xp: Any, g: Any, a: Any, b: Any, y: Any) -> Any:
+    """d(a^b)/db = a^b log a, taken as 0 where a == 0 and b >= 0 (PyTorch's rule: 0^b is constant
+    there), with log's input made safe first; 0^b log 0 for b < 0 stays -inf, as in PyTorch."""
+    constant = xp.logical_and(a == 0, b >= 0)
+    if hasattr(a, "dtype"):
+        log_a = xp.log(xp.where(constant, 1, a))
+    else:  # a Python number: its log as a Python float keeps g's precision (a Tensor op would be float32)
+        log_a = math.log(a) if a > 0 else math.nan if a < 0 else xp.where(constant, 0, -math.inf)
+    return xp.where(constant, 0, g * y * log_a)
+
+
+def _clip(xp: Any, x: Any, low: Any, high: Any) -> Any:
+    """minimum(maximum(x, low), high); a ``None`` bound is absent."""
+    if low is None and high is None:
+        raise ValueError("clip: at least one of the bounds must be given")
+    clipped = x if low is None else xp.maximum(x, low)
+    return clipped if high is None else xp.minimum(clipped, high)
+
+
+def _clip_x_vjp(xp: Any, g: Any, x: Any, low: Any, high: Any) -> Any:
+    if low is None:
+        return g * (x <= high)
+    return g * ((x >= low) if high is None else (x >= low) & (x <= high))
+
+
+def _clip_low_vjp(xp: Any, g: Any, x: Any, low: Any, high: Any) -> Any:
+    return g * ((x < low) if high is None else (x < low) & (low < high))
+
+
+def _clip_high_vjp(xp: Any, g: Any, x: Any, low: Any, high: Any) -> Any:
+    return g * ((x if low is None else xp.maximum(x, low)) > high)
+
+
 # --- arithmetic (the operators) ---------------------------------------------------------
 # name        forward                          VJP for each input
 add = elementwise("add", lambda a, b: a + b, lambda g: g, lambda g: g)
 subtract = elementwise("subtract", lambda a, b: a - b, lambda g: g, lambda g: -g)
 multiply = elementwise("multiply", lambda a, b: a * b, lambda g, a, b: g * b, lambda g, a, b: g * a)
-divide = elementwise("divide", lambda a, b: a / b, lambda g, b, y: g / b, lambda g, b, y: -g * y / b)
+divide = elementwise("divide", lambda a, b: a / b, lambda g, b, y: g / b, lambda g, b, y: -g * y / b,
+                     floating=True)
 negative = elementwise("negative", lambda x: -x, lambda g: -g)
-power = elementwise("power", lambda a, b: a ** b,
-                    # b a^(b-1), taken as 0 where b == 0 (x^0 is constant, even at x = 0)
-                    lambda xp, g, a, b, y: xp.where(b == 0, 0, g * b * a ** (b - 1)),
-                    # d(a^b)/db = a^b log a; taken as 0 where a == 0 (PyTorch's rule)
-                    lambda xp, g, a, b, y: g * y * xp.log(xp.where(a == 0, 1, a)))
+power = elementwise("power", lambda a, b: a ** b, _power_base_vjp, _power_exponent_vjp)
 
 # --- one-input math -------------------------------------------------------------------
-exp = elementwise("exp", lambda xp, x: xp.exp(x), lambda g, y: g * y)
-log = elementwise("log", lambda xp, x: xp.log(x), lambda g, x: g / x)
-log1p = elementwise("log1p", lambda xp, x: xp.log1p(x), lambda g, x: g / (1 + x))
-expm1 = elementwise("expm1", lambda xp, x: xp.expm1(x), lambda g, y: g * (y + 1))
-sqrt = elementwise("sqrt", lambda xp, x: xp.sqrt(x), lambda g, y: g / (2 * y))
+exp = elementwise("exp", lambda xp, x: xp.exp(x), lambda g, y: g * y, floating=True)
+log = elementwise("log", lambda xp, x: xp.log(x), lambda g, x: g / x, floating=True)
+log1p = elementwise("log1p", lambda xp, x: xp.log1p(x), lambda g, x: g / (1 + x), floating=True)
+expm1 = elementwise("expm1", lambda xp, x: xp.expm1(x), lambda g, y: g * (y + 1), floating=True)
+sqrt = elementwise("sqrt", lambda xp, x: xp.sqrt(x), lambda g, y: g / (2 * y), floating=True)
 square = elementwise("square", lambda xp, x: xp.square(x), lambda g, x: 2 * g * x)
-sin = elementwise("sin", lambda xp, x: xp.sin(x), lambda xp, g, x: g * xp.cos(x))
-cos = elementwise("cos", lambda xp, x: xp.cos(x), lambda xp, g, x: -g * xp.sin(x))
-tanh = elementwise("tanh", lambda xp, x: xp.tanh(x), lambda g, y: g * (1 - y * y))
-sigmoid = elementwise("sigmoid", _sigmoid, lambda g, y: g * y * (1 - y))
+sin = elementwise("sin", lambda xp, x: xp.sin(x), lambda xp, g, x: g * xp.cos(x), floating=True)
+cos = elementwise("cos", lambda xp, x: xp.cos(x), lambda xp, g, x: -g * xp.sin(x), floating=True)
+tanh = elementwise("tanh", lambda xp, x: xp.tanh(x), lambda g, y: g * (1 - y * y), floating=True)
+sigmoid = elementwise("sigmoid", _sigmoid, lambda g, y: g * y * (1 - y), floating=True)
 logaddexp = elementwise("logaddexp", lambda xp, a, b: xp.logaddexp(a, b),
-                        lambda xp, g, a, b, y: g * xp.exp(a - y), lambda xp, g, a, b, y: g * xp.exp(b - y))
+                        lambda xp, g, a, b, y: g * xp.exp(a - y), lambda xp, g, a, b, y: g * xp.exp(b - y),
+                        floating=True)
 erf = elementwise("erf", lambda xp, x: xp.erf(x),
-                  lambda xp, g, x: g * (2 / math.sqrt(math.pi)) * xp.exp(-x * x))
+                  lambda xp, g, x: g * (2 / math.sqrt(math.pi)) * xp.exp(-x * x), floating=True)
 # At the kinks the derivative is PyTorch's: relu'(0) = 0, abs'(0) = 0.
 relu = elementwise("relu", lambda xp, x: xp.maximum(x, 0), lambda g, x: g * (x > 0))
 absolute = elementwise("absolute", lambda xp, x: xp.abs(x), lambda xp, g, x: g * xp.sign(x))
@@ -130,13 +248,15 @@ leaky_relu_op = elementwise("leaky_relu", lambda xp, x, slope: xp.where(x > 0, x
                             lambda xp, g, x, slope: xp.where(x > 0, g, g * slope), None)
 gelu_op = elementwise("gelu", lambda xp, x: x * _normal_cdf(xp, x),
                       lambda xp, g, x: g * (_normal_cdf(xp, x)
-                                            + x * xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))))
-gelu_tanh_op = elementwise("gelu_tanh", lambda xp, x: 0.5 * x * (1 + _gelu_tanh_inner(xp, x)), _gelu_tanh_vjp)
+                                            + x * xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))),
+                      floating=True)
+gelu_tanh_op = elementwise("gelu_tanh", lambda xp, x: 0.5 * x * (1 + _gelu_tanh_inner(xp, x)), _gelu_tanh_vjp,
+                           floating=True)
 softplus_op = elementwise(
     "softplus",
     lambda xp, x, beta, threshold: xp.where(x * beta > threshold, x, xp.logaddexp(0, x * beta) / beta),
     lambda xp, g, x, beta, threshold: xp.where(x * beta > threshold, g, g * _sigmoid(xp, x * beta)),
-    None, None)
+    None, None, floating=True)
 
 # --- several inputs -------------------------------------------------------------------
 # max and min route the gradient to the larger (smaller) input; ties share it equally.
@@ -151,11 +271,10 @@ where_op = elementwise("where", lambda xp, condition, a, b: xp.where(condition, 
                        lambda xp, g, condition: xp.where(condition, g, 0),
                        lambda xp, g, condition: xp.where(condition, 0, g))
 # clip = minimum(maximum(x, low), high) and passes the gradient at its bounds (PyTorch's clamp);
-# tensor bounds get it beyond them, and high wins where low > high.
-clip_op = elementwise("clip", lambda xp, x, low, high: xp.minimum(xp.maximum(x, low), high),
-                      lambda xp, g, x, low, high: g * ((x >= low) & (x <= high)),
-                      lambda xp, g, x, low, high: g * ((x < low) & (low <= high)),
-                      lambda xp, g, x, low, high: g * (xp.maximum(x, low) > high))
+# tensor bounds get it beyond them, and high wins where low >= high (PyTorch's choice: at
+# low == high these are the derivatives from above). A None bound is absent, so that an
+# integer tensor clipped on one side stays integer.
+clip_op = elementwise("clip", _clip, _clip_x_vjp, _clip_low_vjp, _clip_high_vjp)
 
 # --- comparisons: boolean results that carry no gradient -------------------------------
 less = elementwise("less", lambda a, b: a < b)
@@ -166,6 +285,6 @@ equal = elementwise("equal", lambda a, b: a == b)
 not_equal = elementwise("not_equal", lambda a, b: a != b)
 sign = elementwise("sign", lambda xp, x: xp.sign(x))
 isfinite = elementwise("isfinite", lambda xp, x: xp.isfinite(x))
-logical_and = elementwise("logical_and", lambda xp, a, b: xp.logical_and(a, b))
-logical_or = elementwise("logical_or", lambda xp, a, b: xp.logical_or(a, b))
-logical_not = elementwise("logical_not", lambda xp, x: xp.logical_not(x))
+logical_and = elementwise("logical_and", lambda xp, a, b: xp.logical_and(a, b), promotes=False)
+logical_or = elementwise("logical_or", lambda xp, a, b: xp.logical_or(a, b), promotes=False)
+logical_not = elementwise("logical_not", lambda xp, x: xp.logical_not(x), promotes=False)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import string
 from collections import Counter
+from typing import Any
 
 from ..core.backend import namespace
-from ..core.errors import OpValueError
+from ..core.dtypes import promote
 from ..core.function import Function
 
 
@@ -21,8 +22,11 @@ class Matmul(Function):
     broadcasting = True  # stacked (batch) axes broadcast; the engine sums their gradients
 
     def forward(ctx, a, b):
-        ctx.save(a, b)
-        return namespace(a, b).matmul(a, b)
+        ctx.save(a, b)  # the inputs themselves: create_graph links them to their tensors
+        try:
+            return namespace(a, b).matmul(*promote((a, b)))
+        except ValueError as error:  # numpy speaks of gufunc signatures: say which dimensions disagree
+            raise ValueError(_matmul_mismatch(a, b) or str(error)) from None
 
     def backward(ctx, upstream):
         a, b = ctx.saved
@@ -53,12 +57,17 @@ class Einsum(Function):
 
     def forward(ctx, *operands, subscripts):
         xp = namespace(*operands)
-        inputs, output = _explicit(subscripts, [operand.shape for operand in operands])
-        y = xp.einsum(",".join(inputs) + "->" + output, *operands)
+        shapes = [tuple(xp.shape(operand)) for operand in operands]
+        inputs, output = _explicit(subscripts, shapes)
+        try:
+            y = xp.einsum(",".join(inputs) + "->" + output, *promote(operands))
+        except ValueError as error:
+            raise ValueError(f"einsum: '{subscripts}' on operands of shapes {', '.join(map(str, shapes))}: "
+                             f"{_einsum_mismatch(inputs, output, shapes) or error}") from None
         for index, letters in enumerate(inputs):
             if len(set(letters)) != len(letters) and ctx.needs_input_grad[index:index + 1] == (True,):
-                raise OpValueError(f"einsum: operand {index} repeats an index ('{letters}', a trace or "
-                                   "diagonal); einsum has no gradient for that")
+                raise ValueError(f"einsum: operand {index} repeats an index ('{letters}', a trace or "
+                                 "diagonal); einsum has no gradient for that")
         ctx.save(*operands, inputs, output)
         return y
 
@@ -94,7 +103,7 @@ def _explicit(subscripts: str, shapes: list) -> tuple[list[str], str]:
     inputs_part, arrow, output = subscripts.partition("->")
     inputs = inputs_part.split(",")
     if len(inputs) != len(shapes):
-        raise OpValueError(f"einsum: '{subscripts}' names {len(inputs)} operands, got {len(shapes)}")
+        raise ValueError(f"einsum: '{subscripts}' names {len(inputs)} operands, got {len(shapes)}")
     free = [letter for letter in string.ascii_letters if letter not in subscripts]
     ellipsis_ndim = max([len(shape) - len(letters) + 3 for letters, shape in zip(inputs, shapes)
                          if "..." in letters], default=0)
@@ -111,3 +120,37 @@ def _explicit(subscripts: str, shapes: list) -> tuple[list[str], str]:
     else:
         output = output.replace("...", broadcast_letters)
     return spelled, output
+
+
+def _matmul_mismatch(a: Any, b: Any) -> str | None:
+    """Why ``a @ b`` fails, in the user's terms (``None`` if the shapes are not the problem)."""
+    a_shape, b_shape = tuple(getattr(a, "shape", ())), tuple(getattr(b, "shape", ()))
+    product = f"matmul: {a_shape} @ {b_shape}"
+    if not a_shape or not b_shape:
+        return f"{product}: both operands need at least one dimension (use * to multiply by a scalar)"
+    inner_b = b_shape[-2] if len(b_shape) > 1 else b_shape[0]
+    if a_shape[-1] != inner_b:
+        return f"{product}: inner dimensions {a_shape[-1]} and {inner_b} differ"
+    batch_a, batch_b = a_shape[:-2], b_shape[:-2]
+    for n, m in zip(reversed(batch_a), reversed(batch_b)):
+        if n != m and n != 1 and m != 1:
+            return f"{product}: batch dimensions {batch_a} and {batch_b} do not broadcast"
+    return None
+
+
+def _einsum_mismatch(inputs: list[str], output: str, shapes: list) -> str | None:
+    """Why an einsum fails, in terms of its letters (``None`` if that is not the problem)."""
+    sizes: dict[str, tuple[int, int]] = {}  # letter -> (size other than 1, the operand it came from)
+    for index, (letters, shape) in enumerate(zip(inputs, shapes)):
+        if len(letters) != len(shape):
+            return f"operand {index} has {len(shape)} dimensions but its subscripts '{letters}' name {len(letters)}"
+        for letter, size in zip(letters, shape):
+            seen = sizes.get(letter)
+            if seen is not None and size not in (1, seen[0]):
+                return f"index {letter} has size {seen[0]} in operand {seen[1]} and {size} in operand {index}"
+            if size != 1 and seen is None:
+                sizes[letter] = (size, index)
+    missing = [letter for letter in output if not any(letter in letters for letters in inputs)]
+    if missing:
+        return f"output index {missing[0]} appears in no operand"
+    return None

@@ -242,25 +242,16 @@ class Roll(Function):
         return namespace(upstream).roll(upstream, back, axis=axis)
 
 
-class Tril(Function):
-    """The lower triangle of the last two axes: elements on or below diagonal ``k``, zeros above."""
+class Triangle(Function):
+    """The lower (``upper=False``, numpy's ``tril``) or upper (``triu``) triangle of the last two
+    axes, from diagonal ``k`` on, zeros elsewhere: a fixed mask, so its VJP is the same triangle."""
 
-    def forward(ctx, x, k=0):
-        ctx.save(k)
-        return namespace(x).tril(x, k=k)
-
-    def backward(ctx, upstream):
-        (k,) = ctx.saved
-        return namespace(upstream).tril(upstream, k=k)
-
-
-class Triu(Function):
-    """The upper triangle of the last two axes: elements on or above diagonal ``k``, zeros below."""
-
-    def forward(ctx, x, k=0):
-        ctx.save(k)
-        return namespace(x).triu(x, k=k)
+    def forward(ctx, x, k=0, upper=False):
+        ctx.save(k, upper)
+        xp = namespace(x)
+        return (xp.triu if upper else xp.tril)(x, k=k)
 
     def backward(ctx, upstream):
-        (k,) = ctx.saved
-        return namespace(upstream).triu(upstream, k=k)
+        k, upper = ctx.saved
+        xp = namespace(upstream)
+        return (xp.triu if upper else xp.tril)(upstream, k=k)

@@ -122,10 +122,11 @@ class RMSprop(Optimizer):
         xp = namespace(p)
         if "step" not in state:
             state["step"], state["square_avg"] = 0, xp.zeros_like(p)
-            if momentum > 0:
-                state["momentum_buffer"] = xp.zeros_like(p)
-            if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p)
+        # made when first needed: momentum or centering may be switched on later (say, on resume)
+        if momentum > 0 and "momentum_buffer" not in state:
+            state["momentum_buffer"] = xp.zeros_like(p)
+        if group["centered"] and "grad_avg" not in state:
+            state["grad_avg"] = xp.zeros_like(p)
         state["step"] += 1
         g = self.gradient(p, g, group["maximize"], group["weight_decay"])
         s, tmp = state["square_avg"], self.scratch(p)
