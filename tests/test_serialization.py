@@ -68,12 +68,24 @@ def test_a_single_value_round_trips(tmp_path, obj):
 
 
 def test_the_file_is_plain_safetensors_that_the_safetensors_library_reads(tmp_path):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    import safetensors.numpy as safetensors_numpy  # a test dependency: wengert writes the format itself
     obj = {"w": wg.tensor(random_array((3, 4), dtype=np.float32)), "steps": (np.arange(5), np.float64(2.0))}
     save(obj, tmp_path / "obj.safetensors")
     arrays = safetensors_numpy.load_file(str(tmp_path / "obj.safetensors"))
     assert sorted(array.tobytes() for array in arrays.values()) == sorted(
         [obj["w"].data.tobytes(), obj["steps"][0].tobytes()])
+
+
+def test_a_training_checkpoint_is_plain_safetensors_too(tmp_path):
+    import safetensors
+    import safetensors.numpy as safetensors_numpy
+
+    model = wg.nn.Linear(3, 2)
+    path = checkpoint.save(tmp_path / "run", model, metadata={"epoch": 1})
+    arrays = safetensors_numpy.load_file(str(path))
+    np.testing.assert_array_equal(arrays["model.weight"], model.weight.data)
+    with safetensors.safe_open(str(path), framework="numpy") as file:
+        assert json.loads(file.metadata()["wengert"])["metadata"] == {"epoch": 1}
 
 
 def test_a_model_state_dict_loads_back_into_a_fresh_model(tmp_path):

@@ -11,6 +11,7 @@ from .tensor import Tensor
 
 
 def _leaf(array: Any, requires_grad: bool) -> Tensor:
+    backend.numpy_warnings_silenced()  # here and in backward, not on every op (see backend)
     if requires_grad and array.dtype.kind != "f":
         raise OpTypeError(f"only floating tensors can require grad, not {array.dtype} (at {call_site()})")
     return Tensor(array, requires_grad)

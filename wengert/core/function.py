@@ -26,12 +26,11 @@ the function, its constants, and one edge per input (the node that produced it).
 from __future__ import annotations
 
 import itertools
-import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .backend import namespace, silence_numpy_warnings, silencing_filter
+from .backend import namespace
 from .errors import BackwardError, WengertError, call_site, op_error
 from .grad_mode import anomaly_enabled, grad_enabled
 from .tensor import Tensor, version_cell
@@ -208,9 +207,6 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
             context = node = Node(function, tuple(parents), constants or None)
         else:
             context = _no_context(len(arrays))
-        filters = warnings.filters  # numpy's RuntimeWarnings stay silent, as in PyTorch (see backend)
-        if not filters or filters[0] is not silencing_filter[0]:
-            silence_numpy_warnings()
         try:
             out = forward(context, *arrays, **constants)
         except WengertError:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,7 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
     standing, with_number = unchanged_dtypes(floating)
     nothing = frozenset()
     promoted = tuple(position for position, pick in enumerate(picks) if pick >= fixed)  # saved inputs but condition
+    take = operator.itemgetter(*picks, -1) if picks else None  # (saved..., y): a tuple even for one pick
 
     # Forward saves the inputs themselves, not cast copies (create_graph links saved arrays to their
     # tensors), plus the dtype it cast them to, if any: backward casts them the same way.
@@ -75,11 +77,12 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
             dtype = None if getattr(x, "dtype", None) in standing else promotion((x,), floating)
             computed = x if dtype is None else cast((x,), dtype)[0]
             y = forward(namespace(computed), computed) if forward_wants_xp else forward(computed)
-            if picks:
-                saved = [y if pick < 0 else x for pick in picks]
-                if dtype is not None:
-                    saved.append(dtype)
-                ctx.save(*saved)
+            if take is not None:
+                saved = take((x, y))[:-1]
+                if dtype is None:
+                    ctx.save(*saved)
+                else:
+                    ctx.save(*saved, dtype)
             return y
 
     elif promotes and len(inputs) == 2:
@@ -98,11 +101,12 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
                 dtype = promotion((a, b), floating)
                 cast_a, cast_b = (a, b) if dtype is None else cast((a, b), dtype)
                 y = forward(namespace(cast_a, cast_b), cast_a, cast_b) if forward_wants_xp else forward(cast_a, cast_b)
-            if picks:
-                saved = [y if pick < 0 else b if pick else a for pick in picks]
-                if dtype is not None:
-                    saved.append(dtype)
-                ctx.save(*saved)
+            if take is not None:
+                saved = take((a, b, y))[:-1]
+                if dtype is None:
+                    ctx.save(*saved)
+                else:
+                    ctx.save(*saved, dtype)
             return y
 
     def cast_saved(saved: tuple) -> tuple:
@@ -116,31 +120,32 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
 
     saved_count = len(picks)
 
-    def backward_rule(ctx: Any, upstream: Any) -> Any:
+    rules = tuple(vjp if vjp is not None else _refusal(name, index) for index, vjp in enumerate(vjps))
+
+    def arguments(ctx: Any, upstream: Any) -> tuple:
+        """What every VJP of this op takes: ([xp,] g, *saved), the saved inputs cast as in forward."""
         saved = ctx.saved
         if len(saved) != saved_count:
             saved = cast_saved(saved)
-        arguments = (namespace(upstream), upstream, *saved) if vjp_wants_xp else (upstream, *saved)
-        grads = []
-        for vjp, parent in zip(vjps, ctx.parents):
-            if parent is None:
-                grads.append(None)
-            elif vjp is None:
-                raise BackwardError(f"{name} has no gradient with respect to input {len(grads)}")
-            else:
-                grads.append(vjp(*arguments))
-        return tuple(grads)
+        return (namespace(upstream), upstream, *saved) if vjp_wants_xp else (upstream, *saved)
 
-    if len(vjps) == 1:  # the common unary case, without the loop
-        (vjp,) = vjps
+    def backward_rule(ctx: Any, upstream: Any) -> Any:
+        given = arguments(ctx, upstream)
+        return tuple(None if parent is None else rule(*given) for rule, parent in zip(rules, ctx.parents))
+
+    if len(rules) == 1:  # the hot cases, unary and binary, without a loop
+        (only,) = rules
 
         def backward_rule(ctx: Any, upstream: Any) -> Any:
-            saved = ctx.saved
-            if len(saved) != saved_count:
-                saved = cast_saved(saved)
-            if vjp_wants_xp:
-                return vjp(namespace(upstream), upstream, *saved)
-            return vjp(upstream, *saved)
+            return only(*arguments(ctx, upstream))
+
+    elif len(rules) == 2:
+        first, second = rules
+
+        def backward_rule(ctx: Any, upstream: Any) -> Any:
+            given = arguments(ctx, upstream)
+            parent_a, parent_b = ctx.parents
+            return (None if parent_a is None else first(*given)), (None if parent_b is None else second(*given))
 
     op = type(name, (Function,), {
         "name": name, "broadcasting": True, "differentiable": bool(vjps),
@@ -148,6 +153,14 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
         "__doc__": f"Elementwise {name}, broadcasting as numpy does.",
     })
     return op.apply
+
+
+def _refusal(name: str, index: int) -> Callable:
+    """The VJP of an input that takes no gradient (a constant such as leaky_relu's slope): refuses."""
+    def refuse(*arguments: Any) -> Any:
+        raise BackwardError(f"{name} has no gradient with respect to input {index}")
+
+    return refuse
 
 
 def _parameters(function: Callable) -> list[str]:
