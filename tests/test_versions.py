@@ -135,3 +135,65 @@ def test_every_initializer_and_every_optimizer_is_enumerated():
                   if inspect.isclass(getattr(optim, name)) and getattr(optim, name) is not optim.Optimizer}
     assert optimizers <= {name.split("-")[0] for name in OPTIMIZERS}
 
+
+
+# --- the tensor's own in-place operations, and views that share its count --------------------------
+
+def with_no_grad(write):
+    def run(tensor):
+        with wg.no_grad():  # in place on a tensor that requires grad is refused while recording
+            write(tensor)
+    return run
+
+
+def setitem(tensor):
+    tensor[0] = 5.0
+
+
+TENSOR_WRITES = {
+    "+=": lambda t: t.__iadd__(1.0),
+    "-=": lambda t: t.__isub__(1.0),
+    "*=": lambda t: t.__imul__(2.0),
+    "/=": lambda t: t.__itruediv__(2.0),
+    "__setitem__": setitem,
+    "copy_": lambda t: t.copy_(wg.ones_like(t)),
+    "fill_": lambda t: t.fill_(0.5),
+    "zero_": lambda t: t.zero_(),
+}
+WRITTEN_THROUGH = {  # the same writes, into the tensor itself, or into a view of it
+    "itself": lambda t: t,
+    "basic index": lambda t: t[1:],
+    "numpy integer index": lambda t: t.reshape(1, 3)[np.int64(0)],
+    "reshape": lambda t: t.reshape(3, 1),
+    "detach": lambda t: t.detach(),
+}
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["written", "untouched"])
+@pytest.mark.parametrize("through", WRITTEN_THROUGH.values(), ids=WRITTEN_THROUGH.keys())
+@pytest.mark.parametrize("operation", TENSOR_WRITES.values(), ids=TENSOR_WRITES.keys())
+def test_an_in_place_tensor_operation_on_a_saved_tensor_stops_backward(operation, through, write):
+    x = wg.tensor([1.0, 2.0, 3.0], dtype=wg.float64, requires_grad=True)
+    w = wg.tensor([5.0, 7.0, 9.0], dtype=wg.float64, requires_grad=True)
+    loss = (x * w).sum()  # saves both arrays
+    if write:
+        with_no_grad(operation)(through(w))
+        with pytest.raises(wg.BackwardError, match="modified in place"):
+            loss.backward()
+    else:
+        loss.backward()
+        np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0, 9.0])
+
+
+def test_a_numpy_integer_index_is_a_view_sharing_the_count():
+    # The case: X[np.int64(0)] was recorded as a copy with a count of its own, so a write
+    # into it went unnoticed by a graph that saved X: W's gradient came out [105, 107, 109].
+    X = wg.tensor([[1.0, 2.0, 3.0]], dtype=wg.float64, requires_grad=True)
+    W = wg.tensor([5.0, 7.0, 9.0], dtype=wg.float64, requires_grad=True)
+    loss = (X * W).sum()  # saves X
+    row = X[np.int64(0)]
+    assert np.shares_memory(row.data, X.data)
+    with wg.no_grad():
+        row += 100.0
+    with pytest.raises(wg.BackwardError, match="modified in place"):
+        loss.backward()

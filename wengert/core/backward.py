@@ -188,19 +188,22 @@ def _between(roots: list, targets: set) -> set:
 def _hooks_and_leaves(node: Node, upstream: Any, finished: list, captured: dict, targets: set | None) -> Any:
     """Run the node's hooks; note a leaf's gradient (or a retained one) for ``.grad``, or capture it
     for ``grad``. Returns the gradient to go on with, or None where the walk ends (at a leaf)."""
-    if node.hooks:
-        for hook in list(node.hooks.values()):
+    extras = node.extras
+    hooks = extras.get("hooks")
+    if hooks:
+        for hook in list(hooks.values()):
             replaced = hook(upstream if isinstance(upstream, Tensor) else Tensor(upstream))
             if replaced is not None:
                 upstream = replaced if grad_enabled() else getattr(replaced, "data", replaced)
     if node.function is AccumulateGrad:
         if targets is None:
-            finished.append([node.variable(), upstream])
+            finished.append([extras["variable"](), upstream])
         elif node in targets:
             captured[node] = upstream
         return None
-    if node.retained is not None and targets is None:
-        finished.append([node.retained(), upstream])
+    retained = extras.get("retained")
+    if retained is not None and targets is None:
+        finished.append([retained(), upstream])
     return upstream
 
 

@@ -27,11 +27,11 @@ from typing import Any, NamedTuple
 
 from ..core.backend import (
     as_dtype,
-    get_default_dtype,
     bool_,
     float16,
     float32,
     float64,
+    get_default_dtype,
     int32,
     int64,
     is_basic_key,
@@ -213,7 +213,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
-    return leaky_relu_op(x, negative_slope)
+    return leaky_relu_op(x, slope=negative_slope)
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
@@ -225,7 +225,7 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch's definition)."""
-    return softplus_op(x, beta, threshold)
+    return softplus_op(x, beta=beta, threshold=threshold)
 
 
 def _masked_fill(self: Tensor, mask: Any, value: Any) -> Tensor:

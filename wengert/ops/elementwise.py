@@ -37,8 +37,11 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
     """An op from its forward rule and one VJP per input (no VJPs: not differentiable).
 
     ``floating``: the result is floating even for bool or integer inputs. ``promotes=False``:
-    the inputs keep their dtypes (logical ops, which read only truth values).
+    the inputs keep their dtypes (logical ops, which read only truth values). Keyword-only
+    parameters of the rules (``lambda xp, x, *, slope: ...``) are the op's constants: passed to
+    ``apply`` by keyword, recorded in the node, and given to the VJPs too.
     """
+    constants = _parameters(forward, inspect.Parameter.KEYWORD_ONLY)
     inputs = _parameters(forward)
     forward_wants_xp = inputs[:1] == ["xp"]
     inputs = inputs[forward_wants_xp:]
@@ -60,10 +63,13 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
 
     # Forward saves the inputs themselves, not cast copies (create_graph links saved arrays to their
     # tensors), plus the dtype it cast them to, if any: backward casts them the same way.
-    def forward_rule(ctx: Any, *arrays: Any) -> Any:
+    def forward_rule(ctx: Any, *arrays: Any, **constants: Any) -> Any:
         dtype = promotion(arrays[fixed:], floating) if promotes else None
         computed = arrays if dtype is None else (*arrays[:fixed], *cast(arrays[fixed:], dtype))
-        y = forward(namespace(*computed), *computed) if forward_wants_xp else forward(*computed)
+        if forward_wants_xp:
+            y = forward(namespace(*computed), *computed, **constants)
+        else:
+            y = forward(*computed, **constants)
         if picks:
             saved = [y if pick < 0 else arrays[pick] for pick in picks]
             if dtype is not None:
@@ -72,7 +78,7 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
         return y
 
     # The hot cases, unary and binary, check inline that nothing needs a cast (a few lookups).
-    if promotes and len(inputs) == 1:
+    if promotes and len(inputs) == 1 and not constants:
         def forward_rule(ctx: Any, x: Any) -> Any:
             dtype = None if getattr(x, "dtype", None) in standing else promotion((x,), floating)
             computed = x if dtype is None else cast((x,), dtype)[0]
@@ -85,7 +91,7 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
                     ctx.save(*saved, dtype)
             return y
 
-    elif promotes and len(inputs) == 2:
+    elif promotes and len(inputs) == 2 and not constants:
         def forward_rule(ctx: Any, a: Any, b: Any) -> Any:
             a_dtype = getattr(a, "dtype", None)
             accepted = with_number.get(b.__class__)  # a Python number on the right, as in x * 2.0
@@ -133,7 +139,12 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
         given = arguments(ctx, upstream)
         return tuple(None if parent is None else rule(*given) for rule, parent in zip(rules, ctx.parents))
 
-    if len(rules) == 1:  # the hot cases, unary and binary, without a loop
+    if constants:  # the node keeps them (by keyword, as apply got them); the VJPs take them too
+        def backward_rule(ctx: Any, upstream: Any) -> Any:
+            given, kept = arguments(ctx, upstream), ctx.constants
+            return tuple(None if parent is None else rule(*given, **kept) for rule, parent in zip(rules, ctx.parents))
+
+    elif len(rules) == 1:  # the hot cases, unary and binary, without a loop
         (only,) = rules
 
         def backward_rule(ctx: Any, upstream: Any) -> Any:
@@ -163,8 +174,9 @@ def _refusal(name: str, index: int) -> Callable:
     return refuse
 
 
-def _parameters(function: Callable) -> list[str]:
-    return list(inspect.signature(function).parameters)
+def _parameters(function: Callable, kind: Any = inspect.Parameter.POSITIONAL_OR_KEYWORD) -> list[str]:
+    """The names of ``function``'s parameters of ``kind`` (positional by default)."""
+    return [name for name, parameter in inspect.signature(function).parameters.items() if parameter.kind == kind]
 
 
 def _sigmoid(xp: Any, x: Any) -> Any:
@@ -257,8 +269,8 @@ erf = elementwise("erf", lambda xp, x: xp.erf(x),
 # At the kinks the derivative is PyTorch's: relu'(0) = 0, abs'(0) = 0.
 relu = elementwise("relu", lambda xp, x: xp.maximum(x, 0), lambda g, x: g * (x > 0))
 absolute = elementwise("absolute", lambda xp, x: xp.abs(x), lambda xp, g, x: g * xp.sign(x))
-leaky_relu_op = elementwise("leaky_relu", lambda xp, x, slope: xp.where(x > 0, x, x * slope),
-                            lambda xp, g, x, slope: xp.where(x > 0, g, g * slope), None)
+leaky_relu_op = elementwise("leaky_relu", lambda xp, x, *, slope: xp.where(x > 0, x, x * slope),
+                            lambda xp, g, x, *, slope: xp.where(x > 0, g, g * slope))
 gelu_op = elementwise("gelu", lambda xp, x: x * _normal_cdf(xp, x),
                       lambda xp, g, x: g * (_normal_cdf(xp, x)
                                             + x * xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))),
@@ -267,9 +279,9 @@ gelu_tanh_op = elementwise("gelu_tanh", lambda xp, x: 0.5 * x * (1 + _gelu_tanh_
                            floating=True)
 softplus_op = elementwise(
     "softplus",
-    lambda xp, x, beta, threshold: xp.where(x * beta > threshold, x, xp.logaddexp(0, x * beta) / beta),
-    lambda xp, g, x, beta, threshold: xp.where(x * beta > threshold, g, g * _sigmoid(xp, x * beta)),
-    None, None, floating=True)
+    lambda xp, x, *, beta, threshold: xp.where(x * beta > threshold, x, xp.logaddexp(0, x * beta) / beta),
+    lambda xp, g, x, *, beta, threshold: xp.where(x * beta > threshold, g, g * _sigmoid(xp, x * beta)),
+    floating=True)
 
 # --- several inputs -------------------------------------------------------------------
 # max and min route the gradient to the larger (smaller) input; ties share it equally.
