@@ -152,6 +152,13 @@ class Tensor:
         detached._version = version_cell(self)
         return detached
 
+    def detach_(self) -> Tensor:
+        """Cut this tensor from its graph in place: a leaf that needs no gradient (the graph that made
+        it is untouched), as PyTorch's ``detach_``. Returns self."""
+        self.node = None
+        self.requires_grad = False
+        return self
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise OpTypeError(f"requires_grad_: only floating tensors can require grad, not {self.dtype}")

@@ -912,14 +912,6 @@ def _dtype_method(dtype: Any, name: str) -> Any:
     return method
 
 
-def _detach_(self: Tensor) -> Tensor:
-    """PyTorch's ``detach_``: cut this tensor from its graph in place, making it a leaf that needs no
-    gradient (the graph that made it is untouched). Returns self."""
-    self.node = None
-    self.requires_grad = False
-    return self
-
-
 def getitem(x: Any, key: Any) -> Tensor:
     key = unwrap_key(key)
     return (IndexView if is_basic_key(key) else Index).apply(x, key=key)
@@ -988,7 +980,7 @@ _METHODS = {
     "expand": _expand, "flatten": flatten, "flip": _flip_method, "roll": _roll_method, "repeat": repeat,
     "gather": _gather, "scatter_add": _scatter_add_method,
     "T": property(transpose), "mT": property(matrix_transpose),
-    "clone": copy, "contiguous": _contiguous, "detach_": _detach_,
+    "clone": copy, "contiguous": _contiguous,
     # dtypes
     "astype": astype, "to": _to, "float": _dtype_method(float32, "float"), "double": _dtype_method(float64, "double"),
     "half": _dtype_method(float16, "half"), "long": _dtype_method(int64, "long"), "int": _dtype_method(int32, "int"),
