@@ -100,5 +100,5 @@ def _restore_global_state():
     torch.manual_seed(0)
     yield
     wg.core.grad_mode.set_grad_mode(True)
-    wg.core.grad_mode._anomaly.set(False)
+    wg.core.grad_mode._watch.set(None)
     wg.set_default_dtype(wg.float32)

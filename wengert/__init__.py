@@ -46,17 +46,20 @@ from .core.function import Function, Node
 from .core.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .core.tensor import Tensor
 from .gradcheck import GradcheckError, gradcheck
+from .graph import Graph, GraphError, tracing
 from .ops import *  # noqa: F403 - the op library is wengert's namespace
 from .ops import __all__ as _ops_all
 from .serialization import load, save
 
 __version__ = "0.1.0"
 __all__ = [
-    "BackwardError", "Function", "Generator", "GradcheckError", "Node", "OpIndexError", "OpTypeError",
+    "BackwardError", "Function", "Generator", "GradcheckError", "Graph", "GraphError", "Node", "OpIndexError",
+    "OpTypeError",
     "OpValueError", "Tensor", "WengertError", "arange", "autograd", "bool_", "data", "nn", "optim", "detect_anomaly",
     "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
     "get_default_dtype", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace",
     "manual_seed", "namespace", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
-    "randn_like", "load", "save", "set_default_dtype", "set_grad_enabled", "tensor", "uint8", "zeros", "zeros_like",
+    "randn_like", "load", "save", "set_default_dtype", "set_grad_enabled", "tensor", "tracing", "uint8", "zeros",
+    "zeros_like",
     *_ops_all,
 ]

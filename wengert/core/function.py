@@ -28,14 +28,15 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .backend import namespace
 from .errors import BackwardError, WengertError, call_site, op_error
-from .grad_mode import anomaly_enabled, grad_enabled
+from .grad_mode import grad_enabled, watching
 from .tensor import Tensor, version_cell
 
 _sequence = itertools.count()
+OPS: dict[str, type] = {}  # op name -> the Function that defines it (the first one of that name)
 
 
 class Node:
@@ -178,6 +179,8 @@ class Function:
         if "name" not in cls.__dict__:
             cls.name = cls.__name__.lower()
         cls.apply = staticmethod(_make_apply(cls))
+        if not cls.name.startswith("_"):  # a private Function (a self-test's) is no op of the library
+            OPS.setdefault(cls.name, cls)
 
     def forward(ctx: Any, *inputs: Any, **constants: Any) -> Any:
         raise NotImplementedError
@@ -220,13 +223,26 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
             node.shape, node.dtype = out.shape, out.dtype
             if node.saved:
                 _record_versions(node, inputs, result)
-        if anomaly_enabled():
-            _check_forward(name, node, inputs, out)
+        watch = watching()
+        if watch is not None:  # detect_anomaly or tracing: rare, so one lookup on the hot path
+            if watch.anomaly:
+                _check_forward(name, node, inputs, out)
+            if watch.trace is not None:
+                watch.trace.append(Application(function, inputs, constants, result))
         return result
 
     apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = function.__doc__
     return apply
+
+
+class Application(NamedTuple):
+    """One application of an op, as a trace records it: ``result = function.apply(*inputs, **constants)``."""
+
+    function: type
+    inputs: tuple
+    constants: dict
+    result: Tensor
 
 
 class AccumulateGrad(Function):

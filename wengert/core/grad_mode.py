@@ -11,13 +11,45 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class Watch(NamedTuple):
+    """What every op of this thread is watched for, when anything is: NaNs (``detect_anomaly``)
+    and tracing (``trace`` is the list that each op application is appended to)."""
+
+    anomaly: bool = False
+    trace: list | None = None
+
 
 _grad_enabled: ContextVar[bool] = ContextVar("wengert_grad_enabled", default=True)
-_anomaly: ContextVar[bool] = ContextVar("wengert_anomaly", default=False)
+_watch: ContextVar[Watch | None] = ContextVar("wengert_watch", default=None)
 
 grad_enabled = _grad_enabled.get  # () -> bool: do ops record a graph in this thread?
-anomaly_enabled = _anomaly.get  # () -> bool: is detect_anomaly on in this thread?
+watching = _watch.get  # () -> Watch | None: one lookup per op covers anomaly mode and tracing
+
+
+def anomaly_enabled() -> bool:
+    """Is ``detect_anomaly`` on in this thread?"""
+    watch = _watch.get()
+    return watch is not None and watch.anomaly
+
+
+class watch:
+    """Watch the ops of this thread as ``changes`` say (``anomaly=True``, ``trace=[...]``) inside the
+    block, keeping what the enclosing block watched otherwise."""
+
+    def __init__(self, **changes: Any) -> None:
+        self.changes = changes
+
+    def __enter__(self) -> Watch:
+        self._previous = _watch.get()
+        current = (self._previous or Watch())._replace(**self.changes)
+        _watch.set(current if current != Watch() else None)
+        return current
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _watch.set(self._previous)
 
 
 def set_grad_mode(enabled: bool) -> None:
@@ -26,17 +58,16 @@ def set_grad_mode(enabled: bool) -> None:
 
 
 class _Switch:
-    """A context manager and decorator that sets one switch and restores it on exit."""
+    """A context manager and decorator that sets grad mode and restores it on exit."""
 
-    variable: ContextVar[bool] = _grad_enabled
     value = True
 
     def __enter__(self) -> None:
-        self._previous = self.variable.get()
-        self.variable.set(self.value)
+        self._previous = _grad_enabled.get()
+        _grad_enabled.set(self.value)
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.variable.set(self._previous)
+        _grad_enabled.set(self._previous)
 
     def __call__(self, function: Callable) -> Callable:
         @functools.wraps(function)
@@ -50,13 +81,13 @@ class _Switch:
 class no_grad(_Switch):
     """Ops inside record no graph: they cost what the array call costs. Also a decorator."""
 
-    variable, value = _grad_enabled, False
+    value = False
 
 
 class enable_grad(_Switch):
     """Turn recording back on inside a ``no_grad`` block. Also a decorator."""
 
-    variable, value = _grad_enabled, True
+    value = True
 
 
 class set_grad_enabled:
@@ -74,15 +105,24 @@ class set_grad_enabled:
         _grad_enabled.set(self._previous)
 
 
-class detect_anomaly(_Switch):
+class detect_anomaly(watch):
     """Backward checks every gradient for NaN/inf and names the op that produced it; forward
     refuses an op that turns inputs without NaN into NaN (numpy's warnings, made errors).
 
     Ops run inside also remember where they were called, so the error points at the
-    user's line. Costs time: for debugging only.
+    user's line. Costs time: for debugging only. Also a decorator.
     """
 
-    variable, value = _anomaly, True
+    def __init__(self) -> None:
+        super().__init__(anomaly=True)
+
+    def __call__(self, function: Callable) -> Callable:
+        @functools.wraps(function)
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            with detect_anomaly():
+                return function(*args, **kwargs)
+
+        return watched
 
 
 def is_grad_enabled() -> bool:

@@ -74,7 +74,7 @@ class CrossEntropy(Function):
     name = "cross_entropy"
     broadcasting = True  # probabilities of another float dtype promote; the engine casts gradients back
 
-    def forward(ctx, logits, coefficients, denominator=None, reduction="mean", normalized=False):
+    def forward(ctx, logits, coefficients, denominator, reduction="mean", normalized=False):
         log_probs = log_softmax(logits).data  # the op library's, run on arrays: no graph
         # logits (an input) is saved so that create_graph sees through it; log_probs spares recomputing.
         ctx.save(logits, coefficients, denominator, reduction, log_probs, normalized)
@@ -98,7 +98,7 @@ class CrossEntropy(Function):
             grad_logits = (probs - coefficients) * scale
         if need[1]:
             grad_coefficients = -log_probs * scale
-        return grad_logits, grad_coefficients
+        return grad_logits, grad_coefficients, None  # the denominator counts labels: no gradient
 
 
 def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str = "mean",
@@ -125,15 +125,14 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str =
         smoothed = target * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else target
         coefficients = smoothed if w is None else smoothed * w
         denominator = z.shape[0] if z.ndim == 2 else 1
-        return CrossEntropy.apply(logits, coefficients, denominator=denominator, reduction=reduction)
+        return CrossEntropy.apply(logits, coefficients, denominator, reduction=reduction)
     labels = _class_labels("cross_entropy", target_array, z.shape)
-    coefficients = (xp.arange(classes) == labels[..., None]).astype(z.dtype)
-    if label_smoothing:
-        coefficients = coefficients * (1 - label_smoothing) + label_smoothing / classes
+    # From a Tensor of labels the one-hot rows are made by ops, so that a trace sees them depend on it.
+    onehot = (xp.arange(classes) == (target if isinstance(target, Tensor) else labels)[..., None]).astype(z.dtype)
+    coefficients = onehot * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else onehot
     if w is None:  # each row of one-hot labels, smoothed or not, sums to 1
-        return CrossEntropy.apply(logits, coefficients, denominator=labels.size, reduction=reduction,
-                                  normalized=True)
-    return CrossEntropy.apply(logits, coefficients * w, denominator=xp.sum(w[labels]), reduction=reduction)
+        return CrossEntropy.apply(logits, coefficients, labels.size, reduction=reduction, normalized=True)
+    return CrossEntropy.apply(logits, coefficients * w, (onehot * w).sum(), reduction=reduction)
 
 
 def nll_loss(log_probs: Any, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
