@@ -45,6 +45,7 @@ from .core.errors import BackwardError, OpIndexError, OpTypeError, OpValueError,
 from .core.function import Function, Node
 from .core.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .core.tensor import Tensor
+from .explain import explain
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Graph, GraphError, tracing
 from .ops import *  # noqa: F403 - the op library is wengert's namespace
@@ -56,7 +57,7 @@ __all__ = [
     "BackwardError", "Function", "Generator", "GradcheckError", "Graph", "GraphError", "Node", "OpIndexError",
     "OpTypeError",
     "OpValueError", "Tensor", "WengertError", "arange", "autograd", "bool_", "data", "nn", "optim", "detect_anomaly",
-    "enable_grad", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
+    "enable_grad", "explain", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
     "get_default_dtype", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace",
     "manual_seed", "namespace", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
     "randn_like", "load", "save", "set_default_dtype", "set_grad_enabled", "tensor", "tracing", "uint8", "zeros",

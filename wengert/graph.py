@@ -295,20 +295,28 @@ class Graph:
     def _example_feed(self) -> dict[str, Any]:
         return {name: self.examples.get(name, _array(1.0)) for name in self.inputs}
 
-    def _run(self, feed: dict[str, Any], wanted: int | None = None, hooks: dict | None = None) -> list:
-        """Apply the assignments in order; returns the outputs (all, or ``wanted`` of them, checked).
-        With ``hooks`` (tensor -> name), each variable's gradient is named ``d<variable>`` there."""
-        if wanted is not None and len(self.outputs) != wanted:
-            raise GraphError(f"Graph: gradients need one output, this graph has {len(self.outputs)}")
+    def evaluate(self, feed: dict[str, Any]) -> dict[str, Any]:
+        """Every variable's value (inputs, parameters, each assignment's result) for ``feed``, a dict
+        from input names to values (Tensors are used as they are, so gradients can reach them)."""
         values: dict[str, Any] = {name: value if isinstance(value, Tensor) else Tensor(value)
                                   for name, value in feed.items()}
         values.update(self.parameters)
         for step in self.assignments:
             arguments = [values[a] if isinstance(a, str) else a.value for a in step.arguments]
-            result = _runner(step.op)(*arguments, **step.constants)
-            values[step.name] = result
-            if hooks is not None and isinstance(result, Tensor) and result.requires_grad:
-                result.register_hook(_namer(hooks, "d" + step.name))
+            values[step.name] = _runner(step.op)(*arguments, **step.constants)
+        return values
+
+    def _run(self, feed: dict[str, Any], wanted: int | None = None, hooks: dict | None = None) -> list:
+        """Apply the assignments in order; returns the outputs (all, or ``wanted`` of them, checked).
+        With ``hooks`` (tensor -> name), each variable's gradient is named ``d<variable>`` there."""
+        if wanted is not None and len(self.outputs) != wanted:
+            raise GraphError(f"Graph: gradients need one output, this graph has {len(self.outputs)}")
+        values = self.evaluate(feed)
+        if hooks is not None:
+            for step in self.assignments:
+                result = values[step.name]
+                if isinstance(result, Tensor) and result.requires_grad:
+                    result.register_hook(_namer(hooks, "d" + step.name))
         outputs = [values[name] for name in self.outputs]
         if wanted is not None and outputs[0].size != 1:
             raise GraphError(f"Graph: gradients need a one-element output; {self.outputs[0]} has shape "
