@@ -225,10 +225,19 @@ def test_graphs_from_a_tracing_block():
 
 # --- refusals ------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("reads", [lambda t: t.item(), lambda t: float(t), lambda t: bool(t > 0), lambda t: t.numpy(),
+                                   lambda t: np.asarray(t), lambda t: t.tolist(), lambda t: f"{t:.2f}"],
+                         ids=["item", "float", "if", "numpy", "asarray", "tolist", "format"])
+def test_reading_a_value_while_tracing_is_refused(reads):
+    # a replay would keep the value read as a constant, whatever the inputs
+    with pytest.raises(wg.core.errors.TraceError, match="while ops are being traced"):
+        wg.Graph.trace(lambda x: x * 2 if reads(x.sum()) else x, np.ones(2))
+
+
 def test_an_input_that_reaches_the_outputs_outside_ops_is_refused():
-    # .numpy() leaves the op library: the trace would keep y's values as a constant, silently
+    # .data leaves the op library unseen: the trace would keep y's values as a constant, silently
     with pytest.raises(wg.GraphError, match="no op uses input x2"):
-        wg.Graph.trace(lambda x, y: x * float(y.numpy().sum()), np.ones(2), np.ones(2))
+        wg.Graph.trace(lambda x, y: x * float(y.data.sum()), np.ones(2), np.ones(2))
     graph = wg.Graph.trace(lambda x, y: x * 2, np.ones(2), np.ones(2), allow_unused=True)
     assert graph(np.ones(2), np.zeros(2)).numpy().tolist() == [2.0, 2.0]
 

@@ -28,6 +28,10 @@ class OpTypeError(WengertError, TypeError):
     """An op got an input of a type or dtype it does not accept."""
 
 
+class TraceError(WengertError, RuntimeError):
+    """Code being traced read a tensor's value: a replay would use that value as a constant."""
+
+
 class BackwardError(WengertError, RuntimeError):
     """Backward cannot give a right answer: freed graph, input modified in place, bad gradient."""
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import backend
-from .errors import BackwardError, OpTypeError, OpValueError, call_site
-from .grad_mode import grad_enabled
+from .errors import BackwardError, OpTypeError, OpValueError, TraceError, call_site
+from .grad_mode import grad_enabled, watching
 
 
 class Tensor:
@@ -70,11 +70,13 @@ class Tensor:
         if self.requires_grad and grad_enabled():
             raise BackwardError("numpy(): this tensor requires grad; call .detach().numpy() "
                                 f"to leave the graph on purpose (at {call_site()})")
+        _refuse_while_tracing("numpy()")
         return backend.to_numpy(self.data)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
         """numpy 2's protocol: ``np.array(t)`` copies, ``np.asarray(t)`` shares memory where it can,
         and ``copy=False`` refuses to copy (a dtype change would need one)."""
+        _refuse_while_tracing("a numpy conversion (np.asarray(t))")
         array = backend.to_numpy(self.data)
         if dtype is not None and backend.numpy.dtype(dtype) != array.dtype:
             if copy is False:
@@ -85,16 +87,18 @@ class Tensor:
     def __format__(self, spec: str) -> str:
         """A 0-d tensor formats like its Python number (``f"{loss:.3f}"``), as in PyTorch."""
         if self.data.ndim == 0:
-            return format(self.data.item(), spec)
+            return format(self.item(), spec)
         return object.__format__(self, spec)
 
     def item(self) -> Any:
+        _refuse_while_tracing("item()")
         if self.data.size != 1:
             raise OpTypeError(f"item(): only one-element tensors convert to a Python number; "
                               f"this one has shape {tuple(self.shape)} (at {call_site()})")
         return self.data.item()
 
     def tolist(self) -> Any:
+        _refuse_while_tracing("tolist()")
         return self.data.tolist()
 
     def __len__(self) -> int:
@@ -110,6 +114,7 @@ class Tensor:
         if self.data.size != 1:
             raise OpValueError(f"the truth value of a tensor with {self.data.size} elements is "
                                       f"ambiguous: use .any() or .all() (at {call_site()})")
+        _refuse_while_tracing("its truth value (if/while on a tensor)")
         return bool(self.data)
 
     def __float__(self) -> float:
@@ -252,6 +257,16 @@ def _itruediv(data: Any, other: Any) -> Any:
 def _assign_all(data: Any, other: Any) -> Any:
     data[...] = other
     return data
+
+
+def _refuse_while_tracing(what: str) -> None:
+    """A trace records ops, not Python: a value read while tracing would be replayed as a constant
+    whatever the inputs, so reading one is an error there (run that code outside the trace)."""
+    watch = watching()
+    if watch is not None and watch.trace is not None:
+        raise TraceError(f"{what} reads a tensor's value while ops are being traced (wg.compile, Graph.trace, "
+                         "wg.tracing): a replay would reuse this value whatever the inputs. Compute with "
+                         f"wengert's ops, or read values outside the traced function (at {call_site()})")
 
 
 def bump_version(tensor: Tensor) -> None:

@@ -220,11 +220,11 @@ class Cumprod(Function):
     def backward(ctx, upstream):
         x, y, axis = ctx.saved
         xp = namespace(upstream)
+        if is_grad_enabled():  # recording for higher derivatives: one form, exact with zeros, whose own
+            return _cumprod_vjp_by_position(upstream, x, axis)  # derivative is right (no branch on values)
         is_zero = x == 0
         if not bool(xp.any(is_zero)):
             return _reverse_cumsum(upstream * y, axis) / x
-        if is_grad_enabled():  # recording for higher derivatives: a form whose own derivative is right
-            return _cumprod_vjp_by_position(upstream, x, axis)
         # O(n) with zeros (first order only; its own derivative is wrong past the first zero, as
         # PyTorch's): before a slice's first zero the no-zero formula holds; at the first zero, the
         # same sum with that zero taken as 1 in the products; after it, every product that holds the
