@@ -395,3 +395,34 @@ def test_help_lists_the_options():
     for option in ("--dataset", "--hidden", "--optimizer", "--lr", "--epochs", "--batch-size", "--seed", "--out",
                    "--resume", "--allow-nonfinite"):
         assert option in result.stdout
+
+
+def test_compiled_training_is_the_eager_run(tmp_path):
+    summaries = {compiled: train(Config(dataset="iris", hidden=[8], epochs=3, batch_size=16, compile=compiled),
+                                 tmp_path / str(compiled), progress=False) for compiled in (False, True)}
+    assert summaries[True]["test_accuracy"] == summaries[False]["test_accuracy"]
+    eager, compiled = (checkpoint.read(tmp_path / str(flag)) for flag in (False, True))
+    assert eager["metadata"]["history"] == compiled["metadata"]["history"]
+    for key in eager["model"]:
+        np.testing.assert_array_equal(eager["model"][key], compiled["model"][key])
+
+
+def test_compile_and_dropout_are_refused_together():
+    assert any("--compile cannot replay dropout" in problem
+               for problem in training.config_problems({**Config(dropout=0.5, compile=True).__dict__}))
+
+
+def test_a_checkpoint_from_before_compile_existed_resumes(tmp_path):
+    train(Config(dataset="iris", hidden=[8], epochs=1, batch_size=16), tmp_path, progress=False)
+    path = tmp_path / checkpoint.FILENAME
+    payload = path.read_bytes()
+    size = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8:8 + size])
+    record = json.loads(header["__metadata__"]["wengert"])
+    del record["metadata"]["config"]["compile"]  # as checkpoints were written before the option
+    header["__metadata__"]["wengert"] = json.dumps(record)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + payload[8 + size:])
+    run, _ = training.resume(tmp_path, {"epochs": 2})
+    assert run.config.compile is False and run.epoch == 1

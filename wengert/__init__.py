@@ -7,6 +7,7 @@
 """
 
 from . import autograd, data, nn, optim
+from .compile import CompileError, compile
 from .core.backend import (
     bool_,
     float16,
@@ -54,13 +55,17 @@ from .serialization import load, save
 
 __version__ = "0.1.0"
 __all__ = [
-    "BackwardError", "Function", "Generator", "GradcheckError", "Graph", "GraphError", "Node", "OpIndexError",
-    "OpTypeError",
-    "OpValueError", "Tensor", "WengertError", "arange", "autograd", "bool_", "data", "nn", "optim", "detect_anomaly",
-    "enable_grad", "explain", "eye", "float16", "float32", "float64", "from_numpy", "full", "full_like",
-    "get_default_dtype", "gradcheck", "int8", "int16", "int32", "int64", "is_grad_enabled", "linspace",
-    "manual_seed", "namespace", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
-    "randn_like", "load", "save", "set_default_dtype", "set_grad_enabled", "tensor", "tracing", "uint8", "zeros",
-    "zeros_like",
+    # errors
+    "BackwardError", "CompileError", "GradcheckError", "GraphError", "OpIndexError", "OpTypeError", "OpValueError",
+    "WengertError",
+    # the core and its switches
+    "Function", "Generator", "Node", "Tensor", "autograd", "detect_anomaly", "enable_grad", "gradcheck",
+    "is_grad_enabled", "namespace", "no_grad", "set_grad_enabled",
+    # dtypes and making tensors
+    "bool_", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "get_default_dtype",
+    "set_default_dtype", "arange", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
+    "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros", "zeros_like",
+    # the layers above
+    "data", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing",
     *_ops_all,
 ]

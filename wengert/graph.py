@@ -44,6 +44,7 @@ class Assignment:
     constants: dict = field(default_factory=dict)
     shape: tuple | None = None
     dtype: Any = None
+    function: type | None = field(default=None, compare=False, repr=False)  # the Function a trace saw
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ class Graph:
             if result.node is not None:
                 by_node[id(result.node)] = name
             self.assignments.append(Assignment(name, application.function.name, tuple(arguments),
-                                               dict(application.constants), tuple(result.shape), result.dtype))
+                                               dict(application.constants), tuple(result.shape), result.dtype,
+                                               application.function))
         missing = [index for index, tensor in enumerate(outputs) if id(tensor) not in variables]
         if missing:
             raise GraphError(f"Graph: output {missing[0]} was not computed inside the trace from its inputs")
@@ -303,7 +305,8 @@ class Graph:
         values.update(self.parameters)
         for step in self.assignments:
             arguments = [values[a] if isinstance(a, str) else a.value for a in step.arguments]
-            values[step.name] = _runner(step.op)(*arguments, **step.constants)
+            apply = step.function.apply if step.function is not None else _runner(step.op)
+            values[step.name] = apply(*arguments, **step.constants)
         return values
 
     def _run(self, feed: dict[str, Any], wanted: int | None = None, hooks: dict | None = None) -> list:

@@ -26,6 +26,7 @@ from typing import Any
 
 from . import checkpoint, nn, optim, storage
 from .checkpoint import CheckpointError
+from .compile import compile as compile_function
 from .core.creation import Generator, default_generator, manual_seed
 from .core.errors import WengertError
 from .core.grad_mode import no_grad
@@ -37,7 +38,8 @@ OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmspr
               "adagrad": optim.Adagrad}
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 # What a resumed run may change; the other options decide the model's shape or its random streams.
-CHANGEABLE = ("lr", "momentum", "weight_decay", "epochs", "batch_size", "allow_nonfinite")
+CHANGEABLE = ("lr", "momentum", "weight_decay", "epochs", "batch_size", "allow_nonfinite", "compile")
+ADDED_LATER = ("compile",)  # config fields that older checkpoints lack: they take the default
 RUN_FILES = (checkpoint.FILENAME, "checkpoint.json", "curves.png", "summary.json")
 HISTORY = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
@@ -68,6 +70,7 @@ class Config:
     batch_size: int = 64
     seed: int = 0
     allow_nonfinite: bool = False
+    compile: bool = False  # train through wg.compile (the same numbers, less overhead per op)
 
 
 def _integer(value: Any) -> bool:
@@ -99,6 +102,7 @@ LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "batch_size": (lambda n: _integer(n) and n >= 1, "a positive integer"),
     "seed": (lambda n: _integer(n) and n >= 0, "an integer, 0 or more"),
     "allow_nonfinite": (lambda flag: isinstance(flag, bool), "true or false"),
+    "compile": (lambda flag: isinstance(flag, bool), "true or false"),
 }
 
 
@@ -106,9 +110,12 @@ def config_problems(values: dict) -> list[str]:
     """What is wrong with a config given as a dict: unknown or missing fields, values out of ``LIMITS``."""
     names = [item.name for item in fields(Config)]
     problems = [f"unknown config key {key!r}" for key in values if key not in names]
-    problems += [f"config key {name!r} is missing" for name in names if name not in values]
+    problems += [f"config key {name!r} is missing" for name in names
+                 if name not in values and name not in ADDED_LATER]
     problems += [f"config {name} must be {LIMITS[name][1]}, got {values[name]!r}"
                  for name in names if name in values and not LIMITS[name][0](values[name])]
+    if not problems and values.get("compile") and values.get("dropout"):
+        problems.append("--compile cannot replay dropout's random masks: train with --dropout 0 or without --compile")
     return problems
 
 
@@ -162,11 +169,25 @@ class Run:
     history: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in HISTORY})
     # one entry per resume that changed options: {"at_epoch": 20, "changed": {"lr": [0.001, 0.01]}}
     resumes: list[dict] = field(default_factory=list)
+    forward: Callable[[Any, Any], tuple] | None = None  # (features, labels) -> (loss, logits); made from the model
+
+    def __post_init__(self) -> None:
+        self.forward = loss_and_logits(self.model, self.config.compile)
 
     def metadata(self) -> dict:
         return {"config": asdict(self.config), "epoch": self.epoch, "step": self.step, "history": self.history,
                 "rng": {"default": default_generator.get_state(), "loader": self.loader_generator.get_state()},
                 "resumes": self.resumes}
+
+
+def loss_and_logits(model: nn.Module, compiled: bool = False) -> Callable[[Any, Any], tuple]:
+    """(features, labels) -> (the mean cross-entropy, the logits), through ``wg.compile`` if asked:
+    the same numbers, traced once per batch shape and replayed with less overhead per op."""
+    def forward(features: Any, labels: Any) -> tuple:
+        logits = model(features)
+        return F.cross_entropy(logits, labels), logits
+
+    return compile_function(forward) if compiled else forward
 
 
 def start(config: Config, num_features: int, num_classes: int) -> Run:
@@ -327,6 +348,7 @@ def _restore(record: dict, config: Config, changed: dict, splits: Any, source: P
     except (nn.StateDictError, ValueError) as error:
         raise CheckpointError(f"{source} is not a readable wengert checkpoint: {error}") from None
     run.config = config
+    run.forward = loss_and_logits(run.model, config.compile)
     for group in run.optimizer.param_groups:  # the command line's options win over the saved ones
         group.update(optimizer_options(config))
     run.epoch, run.step, run.history = saved["epoch"], saved["step"], saved["history"]
@@ -376,8 +398,7 @@ def _train_step(run: Run, features: Any, labels: Any) -> tuple[float, int]:
     """One minibatch step: the batch's mean loss and its correct predictions. The weights are left
     alone when the loss is not finite and the run does not allow that. The logits, the loss and the
     graph with its activations die when this returns: none of a step outlives it."""
-    logits = run.model(features)
-    loss = F.cross_entropy(logits, labels)
+    loss, logits = run.forward(features, labels)
     value = loss.item()
     if math.isfinite(value) or run.config.allow_nonfinite:
         run.optimizer.zero_grad()

@@ -1,0 +1,125 @@
+"""wg.compile: one trace per signature, replayed as straight-line code, with the same values and
+gradients as eager code for every op and for a training run; what a replay would get wrong is refused."""
+
+import numpy as np
+import pytest
+from conftest import random_array
+from test_graph import CASES, make
+
+import wengert as wg
+import wengert.nn.functional as F
+from wengert import nn, optim
+
+
+def mlp(dtype=wg.float64):
+    wg.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).to(dtype)
+
+
+def batch(seed, size=5):
+    rng = np.random.default_rng(seed)
+    return wg.tensor(rng.standard_normal((size, 4))), wg.tensor(rng.integers(0, 3, size))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_op_compiled_gives_eager_values_and_gradients(name):
+    fn, specs = CASES[name]
+    weights = None
+    arrays = [make(spec, seed) for seed, spec in enumerate(specs)]
+    expected = fn(*[wg.tensor(value) for value in arrays])
+    if expected.dtype.kind == "f":
+        weights = wg.tensor(random_array(tuple(expected.shape), 99))
+        compiled = wg.compile(lambda *xs: ((fn(*xs) * weights).sum(), fn(*xs)))
+    else:
+        compiled = wg.compile(fn)
+    for seed in (10, 20):  # traced on the first call, replayed on the second
+        values = [make(spec, s) for s, spec in zip(range(seed, seed + len(specs)), specs)]
+        leaves = [wg.tensor(v, requires_grad=v.dtype.kind == "f") for v in values]
+        twins = [wg.tensor(v, requires_grad=v.dtype.kind == "f") for v in values]
+        eager = fn(*twins)
+        if weights is None:
+            np.testing.assert_array_equal(compiled(*leaves).numpy(), eager.numpy())
+            continue
+        loss, output = compiled(*leaves)
+        np.testing.assert_allclose(output.numpy(), eager.detach().numpy(), rtol=1e-12, atol=1e-12)
+        if not loss.requires_grad:  # no gradient flows through this op (sign)
+            assert not eager.requires_grad
+            continue
+        loss.backward()
+        (eager * weights).sum().backward()
+        for mine, theirs in zip(leaves, twins):
+            if theirs.requires_grad:
+                want = np.zeros(theirs.shape) if theirs.grad is None else theirs.grad.numpy()
+                np.testing.assert_allclose(mine.grad.numpy(), want, rtol=1e-10, atol=1e-12)
+    assert compiled.traces == 1
+
+
+def test_a_compiled_training_run_is_the_eager_one():
+    losses = {}
+    for compiled in (False, True):
+        model = mlp()
+        optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loss_of = wg.compile(lambda x, y: F.cross_entropy(model(x), y)) if compiled else (
+            lambda x, y: F.cross_entropy(model(x), y))
+        losses[compiled] = []
+        for step in range(30):
+            x, y = batch(step % 3)
+            loss = loss_of(x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses[compiled].append(loss.item())
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-12)
+    assert losses[True][-1] < losses[True][0]
+
+
+def test_a_new_signature_traces_again_and_the_old_one_is_kept():
+    model = mlp()
+    loss_of = wg.compile(lambda x, y: F.cross_entropy(model(x), y))
+    for size in (5, 7, 5):
+        x, y = batch(0, size)
+        assert loss_of(x, y).item() == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-12)
+    assert loss_of.traces == 2
+    with wg.no_grad():  # grad mode is part of the signature: no backward part is built
+        assert not loss_of(*batch(0)).requires_grad
+    assert loss_of.traces == 3
+    model.to(wg.float32)  # the parameters' dtype changed: trace again rather than replay float64
+    x, y = batch(0)
+    loss = loss_of(x.astype(wg.float32), y)
+    assert loss.dtype == wg.float32 and loss_of.traces == 4
+
+
+def test_only_the_first_output_carries_gradients():
+    model = mlp()
+    loss_of = wg.compile(lambda x, y: (F.cross_entropy(model(x), y), model(x)))
+    loss, logits = loss_of(*batch(0))
+    assert loss.requires_grad and not logits.requires_grad and logits.shape == (5, 3)
+
+
+def test_what_a_replay_would_get_wrong_is_refused():
+    model = mlp()
+    with pytest.raises(wg.core.errors.TraceError, match="item"):
+        wg.compile(lambda x, y: F.cross_entropy(model(x), y) * (2 if x.sum().item() > 0 else 1))(*batch(0))
+    dropping = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)).to(wg.float64)
+    with pytest.raises(wg.CompileError, match="random numbers"):
+        wg.compile(lambda x: dropping(x).sum())(batch(0)[0])
+    with pytest.raises(wg.CompileError, match="type object"):
+        wg.compile(lambda x, o: x.sum())(batch(0)[0], object())
+
+
+def test_a_parameter_changed_in_place_before_backward_is_caught():
+    model = mlp()
+    loss = wg.compile(lambda x, y: F.cross_entropy(model(x), y))(*batch(0))
+    with wg.no_grad():
+        model[0].weight += 1.0
+    with pytest.raises(wg.BackwardError, match="modified in place"):
+        loss.backward()
+
+
+def test_compiled_functions_give_first_derivatives_only():
+    x = wg.tensor([1.0, 2.0], dtype=wg.float64, requires_grad=True)
+    cube = wg.compile(lambda t: (t * t * t).sum())
+    (first,) = wg.autograd.grad(cube(x), x)
+    np.testing.assert_allclose(first.numpy(), [3.0, 12.0])
+    with pytest.raises(wg.CompileError, match="first derivatives"):
+        wg.autograd.grad(cube(x), x, create_graph=True)

@@ -1,0 +1,242 @@
+"""``wg.compile(fn)``: trace ``fn`` into a Wengert list once per input signature, then replay it as
+straight-line code that calls each op's own forward on arrays, with no tensors, nodes or checks
+in between.
+
+    @wg.compile
+    def loss_of(x, y):
+        return F.cross_entropy(model(x), y)
+
+    loss = loss_of(x, y)        # traced on the first call with these shapes and dtypes, replayed after
+    loss.backward()             # the backward pass is compiled too: one node in the eager graph
+    optimizer.step()
+
+When a gradient may flow (grad mode on, and an input or a parameter requires grad), the traced
+forward is differentiated once more under tracing (``create_graph``: the engine's own VJP rules,
+recorded as ops), giving a joint Wengert list. Its forward part runs when the compiled function
+is called, keeping the values its backward part needs; the backward part runs when the eager
+engine reaches the call's node. The first output carries the gradient; others (logits beside a
+loss, say) come back detached.
+
+A trace records ops, not Python, so what would make a replay wrong is refused: reading a
+tensor's value while tracing (``.item()``, ``if tensor:``; a ``TraceError``), drawing random
+numbers (dropout), or an input that no op uses (its values reached the outputs by other means).
+A new signature (shapes, dtypes, requires_grad, number arguments, grad mode) or a parameter
+whose shape or dtype changed traces again. Parameters are the tensors the trace saw: a model
+whose parameters are replaced by new tensor objects needs a new ``wg.compile``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from .core.backend import namespace
+from .core.backward import grad
+from .core.creation import default_generator
+from .core.errors import WengertError
+from .core.function import Function, _no_context
+from .core.grad_mode import enable_grad, grad_enabled
+from .core.tensor import Tensor
+from .graph import Assignment, Graph, Literal, _runner, tracing
+
+
+class CompileError(WengertError, ValueError):
+    """A function that cannot be compiled faithfully (random numbers, unsupported arguments)."""
+
+
+def compile(fn: Callable[..., Any] | None = None) -> Any:
+    """``fn`` traced per input signature and replayed as straight-line code; also a decorator."""
+    if fn is None:
+        return compile
+    return Compiled(fn)
+
+
+class Compiled:
+    """A compiled function: call it like ``fn``. ``programs`` holds one program per signature."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.programs: dict[tuple, Program] = {}
+        self.traces = 0
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any) -> Any:
+        key = (tuple(_signature(value) for value in args), grad_enabled())
+        program = self.programs.get(key)
+        if program is None or not program.valid():
+            program = self.programs[key] = Program(self.fn, args, key[1])
+            self.traces += 1
+        return program(args)
+
+
+class Program:
+    """One trace of a function, compiled: a forward (and, when differentiable, a backward) program."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, differentiate: bool) -> None:
+        positions = [index for index, value in enumerate(args) if _is_array(value)]
+        leaves = {index: Tensor(_array(args[index]), _wants_grad(args[index])) for index in positions}
+        call = [leaves.get(index, value) for index, value in enumerate(args)]
+        state = default_generator.get_state()
+        with tracing() as trace:
+            result = fn(*call)
+        if default_generator.get_state() != state:
+            raise CompileError("compile: the function draws random numbers (dropout, say): a replay would reuse "
+                               "the same ones every call; compile the part without randomness, or run it eagerly")
+        outputs = list(result) if isinstance(result, (tuple, list)) else [result]
+        if not outputs or not all(isinstance(output, Tensor) for output in outputs):
+            raise CompileError("compile: the function must return a Tensor or a tuple of Tensors")
+        self.single = not isinstance(result, (tuple, list))
+        inputs = [leaves[index] for index in positions]
+        graph = Graph(inputs, outputs, trace)
+        self.positions = positions
+        self.parameters = list(graph.parameters.values())
+        self.shapes = [(p.data.shape, p.data.dtype) for p in self.parameters]
+        self.wants = [leaf.requires_grad for leaf in inputs] + [True] * len(self.parameters)
+        self.differentiable = (differentiate and any(self.wants) and outputs[0].requires_grad
+                               and outputs[0].dtype.kind == "f")
+        if not self.differentiable:
+            self.forward, _ = _generate(graph.assignments, [*graph.inputs, *graph.parameters], graph.outputs, [])
+            return
+        joint, seed = _joint(graph, inputs)
+        forward_names = _needed_names(joint.assignments, joint.outputs[:len(outputs)])
+        forward_steps = [step for step in joint.assignments if step.name in forward_names]
+        backward_steps = [step for step in joint.assignments if step.name not in forward_names]
+        joint_names = {id(tensor): name for name, tensor in joint.parameters.items()}
+        arguments = [*joint.inputs[:-1], *(joint_names[id(p)] for p in self.parameters)]
+        used_later = {a for step in backward_steps for a in step.arguments if isinstance(a, str)}
+        used_later |= set(joint.outputs[len(outputs):])
+        saved = [name for name in dict.fromkeys(s.name for s in forward_steps) if name in used_later]
+        self.forward, _ = _generate(forward_steps, arguments, joint.outputs[:len(outputs)], saved)
+        self.backward, _ = _generate(backward_steps, [*saved, *arguments, seed], joint.outputs[len(outputs):], [])
+        self.extras: tuple = ()
+
+    def valid(self) -> bool:
+        """Whether the parameters still have the shapes and dtypes that were traced."""
+        return all((p.data.shape, p.data.dtype) == shape for p, shape in zip(self.parameters, self.shapes))
+
+    def __call__(self, args: tuple) -> Any:
+        tensors = [args[index] if isinstance(args[index], Tensor) else Tensor(_array(args[index]))
+                   for index in self.positions]
+        if not self.differentiable:
+            results, _ = self.forward(*[t.data for t in tensors], *[p.data for p in self.parameters])
+            results = [Tensor(value) for value in results]
+        else:
+            first = CompiledCall.apply(*tensors, *self.parameters, program=self)
+            results = [first, *(Tensor(value) for value in self.extras)]
+            self.extras = ()
+        return results[0] if self.single else tuple(results)
+
+
+class CompiledCall(Function):
+    """A compiled program as one op of the eager graph: forward runs its forward part and keeps
+    what its backward part needs; backward runs that part (first derivatives only)."""
+
+    name = "compiled"
+
+    def forward(ctx, *arrays, program):
+        outputs, saved = program.forward(*arrays)
+        program.extras = outputs[1:]  # handed to the caller at once (Program.__call__)
+        ctx.save(*saved, *arrays)
+        return outputs[0]
+
+    def backward(ctx, upstream):
+        if isinstance(upstream, Tensor):
+            raise CompileError("compile: a compiled function gives first derivatives only; for higher "
+                               "ones (create_graph) run it eagerly")
+        program = ctx.constants["program"]
+        gradients, _ = program.backward(*ctx.saved, upstream)
+        found = iter(gradients)
+        return tuple(next(found) if wanted else None for wanted in program.wants)
+
+
+# --- building programs ----------------------------------------------------------------------------
+
+def _joint(graph: Graph, inputs: list) -> tuple[Graph, str]:
+    """The forward and backward pass of ``graph``'s first output, traced as one Wengert list whose
+    inputs are the graph's inputs and ``df``; outputs: the forward's, then each wanted gradient."""
+    with tracing() as trace, enable_grad():
+        fresh = {name: Tensor(leaf.data, leaf.requires_grad) for name, leaf in zip(graph.inputs, inputs)}
+        values = graph.evaluate(fresh)
+        outputs = [values[name] for name in graph.outputs]
+        seed = Tensor(namespace(outputs[0].data).ones_like(outputs[0].data))
+        targets = [tensor for tensor in fresh.values() if tensor.requires_grad] + list(graph.parameters.values())
+        gradients = grad(outputs[0], targets, grad_outputs=seed, create_graph=True, allow_unused=True)
+        # a target the output does not depend on gets zeros, made by an op so that the trace has them
+        gradients = [value if value is not None else target * 0 for value, target in zip(gradients, targets)]
+    names = {tensor: name for name, tensor in fresh.items()}
+    names[seed] = "df"
+    return Graph([*fresh.values(), seed], [*outputs, *gradients], trace, names, allow_unused=True), "df"
+
+
+def _needed_names(steps: list[Assignment], outputs: list[str]) -> set:
+    needed = set(outputs)
+    for step in reversed(steps):
+        if step.name in needed:
+            needed.update(a for a in step.arguments if isinstance(a, str))
+    return needed
+
+
+def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
+              saved: list[str]) -> tuple[Callable, str]:
+    """Straight-line Python for ``steps``: ``program(*arguments) -> (results, saved)``, each step one
+    call of its op's forward on arrays (with a context that saves nothing)."""
+    names = {name: f"v{number}" for number, name in enumerate(dict.fromkeys(
+        [*arguments, *(step.name for step in steps)]))}
+    scope: dict[str, Any] = {}
+    constant_number = itertools.count()
+
+    def constant(value: Any) -> str:
+        key = f"k{next(constant_number)}"
+        scope[key] = value
+        return key
+
+    lines = [f"def program({', '.join(names[a] for a in arguments)}):"]
+    for step in steps:
+        given = [names[a] if isinstance(a, str) else constant(a.value if isinstance(a, Literal) else a)
+                 for a in step.arguments]
+        if step.function is not None:
+            call = f"{constant(step.function.forward)}({constant(_no_context(len(given)))}, "
+        else:
+            call = f"{constant(_arrays_in(_runner(step.op)))}("
+        keywords = [f"{key}={constant(value)}" for key, value in step.constants.items()]
+        lines.append(f"    {names[step.name]} = {call}{', '.join([*given, *keywords])})")
+    returned = ", ".join(names[name] for name in results)
+    kept = ", ".join(names[name] for name in saved)
+    lines.append(f"    return ({returned},), ({kept}{',' if saved else ''})")
+    source = "\n".join(lines)
+    exec(source, scope)
+    return scope["program"], source
+
+
+def _arrays_in(function: Callable) -> Callable:
+    """A namespace function (from ``Graph.from_list``) applied to arrays, giving an array."""
+    def on_arrays(*values: Any, **constants: Any) -> Any:
+        result = function(*values, **constants)
+        return result.data if isinstance(result, Tensor) else result
+
+    return on_arrays
+
+
+def _signature(value: Any) -> tuple:
+    if isinstance(value, Tensor):
+        return ("tensor", value.data.shape, value.data.dtype.str, value.requires_grad)
+    if _is_array(value):
+        return ("array", value.shape, value.dtype.str)
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return ("constant", type(value), value)
+    raise CompileError(f"compile: an argument of type {type(value).__name__} cannot be part of a signature; "
+                       "pass Tensors, arrays, numbers or strings")
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, Tensor) or (hasattr(value, "shape") and hasattr(value, "dtype"))
+
+
+def _wants_grad(value: Any) -> bool:
+    return isinstance(value, Tensor) and value.requires_grad
+
+
+def _array(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
