@@ -169,10 +169,10 @@ class Run:
     history: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in HISTORY})
     # one entry per resume that changed options: {"at_epoch": 20, "changed": {"lr": [0.001, 0.01]}}
     resumes: list[dict] = field(default_factory=list)
-    forward: Callable[[Any, Any], tuple] | None = None  # (features, labels) -> (loss, logits); made from the model
+    forward: Callable[[Any, Any], tuple] | None = None  # (features, labels) -> (loss, logits), of run.model
 
     def __post_init__(self) -> None:
-        self.forward = loss_and_logits(self.model, self.config.compile)
+        self.forward = loss_and_logits(self)
 
     def metadata(self) -> dict:
         return {"config": asdict(self.config), "epoch": self.epoch, "step": self.step, "history": self.history,
@@ -180,14 +180,15 @@ class Run:
                 "resumes": self.resumes}
 
 
-def loss_and_logits(model: nn.Module, compiled: bool = False) -> Callable[[Any, Any], tuple]:
-    """(features, labels) -> (the mean cross-entropy, the logits), through ``wg.compile`` if asked:
-    the same numbers, traced once per batch shape and replayed with less overhead per op."""
+def loss_and_logits(run: Run) -> Callable[[Any, Any], tuple]:
+    """(features, labels) -> (the mean cross-entropy of ``run.model``, the logits), through
+    ``wg.compile`` if the run's config asks: the same numbers, traced once per batch shape and
+    replayed with less overhead per op."""
     def forward(features: Any, labels: Any) -> tuple:
-        logits = model(features)
+        logits = run.model(features)
         return F.cross_entropy(logits, labels), logits
 
-    return compile_function(forward) if compiled else forward
+    return compile_function(forward) if run.config.compile else forward
 
 
 def start(config: Config, num_features: int, num_classes: int) -> Run:
@@ -348,7 +349,7 @@ def _restore(record: dict, config: Config, changed: dict, splits: Any, source: P
     except (nn.StateDictError, ValueError) as error:
         raise CheckpointError(f"{source} is not a readable wengert checkpoint: {error}") from None
     run.config = config
-    run.forward = loss_and_logits(run.model, config.compile)
+    run.forward = loss_and_logits(run)
     for group in run.optimizer.param_groups:  # the command line's options win over the saved ones
         group.update(optimizer_options(config))
     run.epoch, run.step, run.history = saved["epoch"], saved["step"], saved["history"]
