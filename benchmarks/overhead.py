@@ -7,7 +7,8 @@ for the cores), alternating wengert, PyTorch, wengert, PyTorch...; each round
 reports the ratio of medians measured in that round, and the summary is the
 median of the per-round ratios, because the machine's speed drifts between rounds.
 
-Also measured: hand-written numpy forward + backward (the floor for a numpy
+Also measured: the same function through ``wg.compile`` (traced once, replayed as
+straight-line code), hand-written numpy forward + backward (the floor for a numpy
 engine) and, if installed, HIPS autograd; and a 100,000-op chain whose backward
 must complete with memory growing linearly in the chain's length.
 
@@ -57,6 +58,23 @@ def workload(framework: str):
             for _ in range(200):
                 y = torch.tanh(y * 1.01 + 0.1)
             y.sum().backward()
+            return x.grad
+
+    elif framework == "compiled":  # wg.compile: traced once, replayed as straight-line code
+        import wengert as wg
+
+        x0 = wg.randn(16)
+
+        @wg.compile
+        def chain(x):
+            y = x
+            for _ in range(200):
+                y = wg.tanh(y * 1.01 + 0.1)
+            return y.sum()
+
+        def run():
+            x = wg.tensor(x0.data, requires_grad=True)
+            chain(x).backward()
             return x.grad
 
     elif framework == "numpy":
@@ -147,7 +165,7 @@ def main() -> None:
     if args.chain:
         return chain_worker(args.chain)
 
-    others = ["numpy"] + (["autograd"] if available("autograd") else [])
+    others = ["compiled", "numpy"] + (["autograd"] if available("autograd") else [])
     print(f"per-op overhead: 200 x tanh(y * 1.01 + 0.1) on float32 (16,), sum, backward ({OPS} ops)")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, glibc malloc defaults; "
           "each framework in its own subprocess, alternating")
@@ -163,7 +181,11 @@ def main() -> None:
     print("median ratio to PyTorch (per-round pairs): " +
           ", ".join(f"{name} {statistics.median(values):.2f}x" for name, values in ratios.items()))
     verdict = statistics.median(ratios["wengert"])
-    print(f"must <= 1.5x: {'yes' if verdict <= 1.5 else 'NO'}; goal <= 1.0x: {'yes' if verdict <= 1.0 else 'no'}")
+    print(f"eager: must <= 1.5x: {'yes' if verdict <= 1.5 else 'NO'}; "
+          f"goal <= 1.0x: {'yes' if verdict <= 1.0 else 'no'}")
+    compiled = statistics.median(ratios["compiled"])
+    print(f"compiled (rounds {min(ratios['compiled']):.2f}-{max(ratios['compiled']):.2f}): "
+          f"must <= 0.5x: {'yes' if compiled <= 0.5 else 'NO'}; goal <= 0.25x: {'yes' if compiled <= 0.25 else 'no'}")
 
     print("\nchain of y = y * 1.0, forward + backward, memory per op (tracemalloc):")
     for length in (25_000, 50_000, 100_000):

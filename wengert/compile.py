@@ -97,9 +97,13 @@ class Program:
         self.differentiable = (differentiate and any(self.wants) and outputs[0].requires_grad
                                and outputs[0].dtype.kind == "f")
         if not self.differentiable:
-            self.forward, _ = _generate(graph.assignments, [*graph.inputs, *graph.parameters], graph.outputs, [])
+            kinds = _kinds(graph, dict(zip(graph.inputs, (leaf.data for leaf in inputs))))
+            self.forward, _ = _generate(graph.assignments, [*graph.inputs, *graph.parameters], graph.outputs, [],
+                                        kinds)
             return
         joint, seed = _joint(graph, inputs)
+        kinds = _kinds(joint, {**dict(zip(graph.inputs, (leaf.data for leaf in inputs))),
+                               seed: joint.examples[seed]})
         forward_names = _needed_names(joint.assignments, joint.outputs[:len(outputs)])
         forward_steps = [step for step in joint.assignments if step.name in forward_names]
         backward_steps = [step for step in joint.assignments if step.name not in forward_names]
@@ -108,8 +112,9 @@ class Program:
         used_later = {a for step in backward_steps for a in step.arguments if isinstance(a, str)}
         used_later |= set(joint.outputs[len(outputs):])
         saved = [name for name in dict.fromkeys(s.name for s in forward_steps) if name in used_later]
-        self.forward, _ = _generate(forward_steps, arguments, joint.outputs[:len(outputs)], saved)
-        self.backward, _ = _generate(backward_steps, [*saved, *arguments, seed], joint.outputs[len(outputs):], [])
+        self.forward, _ = _generate(forward_steps, arguments, joint.outputs[:len(outputs)], saved, kinds)
+        self.backward, _ = _generate(backward_steps, [*saved, *arguments, seed], joint.outputs[len(outputs):], [],
+                                     kinds)
         self.extras: tuple = ()
 
     def valid(self) -> bool:
@@ -178,10 +183,38 @@ def _needed_names(steps: list[Assignment], outputs: list[str]) -> set:
     return needed
 
 
+def _bare(step: Assignment, kinds: dict) -> bool:
+    """Whether ``step`` is an elementwise op (it has a bare ``rule``) with no constants, whose
+    inputs, as traced, need no dtype cast: then compiled code calls the rule alone."""
+    function = step.function
+    if function is None or not hasattr(function, "rule") or step.constants or not kinds:
+        return False
+    examples = []
+    for argument in step.arguments:
+        if isinstance(argument, str):
+            ndim, dtype = kinds[argument]
+            examples.append(kinds["xp"].empty((1,) * ndim, dtype=dtype))
+        else:
+            value = argument.value  # a number stays a number (weak in promotion); an array, its kind
+            examples.append(kinds["xp"].empty((1,) * value.ndim, dtype=value.dtype) if hasattr(value, "ndim")
+                            else value)
+    return function.promotion(tuple(examples)) is None
+
+
+def _kinds(graph: Graph, examples: dict) -> dict:
+    """Each variable's (ndim, dtype), and the array namespace, for ``_bare``."""
+    kinds = {name: (value.ndim, value.dtype) for name, value in examples.items()}
+    kinds.update({name: (p.data.ndim, p.data.dtype) for name, p in graph.parameters.items()})
+    kinds.update({step.name: (len(step.shape), step.dtype) for step in graph.assignments if step.shape is not None})
+    kinds["xp"] = namespace(*examples.values()) if examples else namespace(0.0)
+    return kinds
+
+
 def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
-              saved: list[str]) -> tuple[Callable, str]:
+              saved: list[str], kinds: dict | None = None) -> tuple[Callable, str]:
     """Straight-line Python for ``steps``: ``program(*arguments) -> (results, saved)``, each step one
-    call of its op's forward on arrays (with a context that saves nothing)."""
+    call of its op's forward on arrays (with a context that saves nothing), and each value deleted
+    after its last use."""
     names = {name: f"v{number}" for number, name in enumerate(dict.fromkeys(
         [*arguments, *(step.name for step in steps)]))}
     scope: dict[str, Any] = {}
@@ -192,16 +225,25 @@ def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
         scope[key] = value
         return key
 
+    kept = set(results) | set(saved)
+    last_use = {name: index for index, step in enumerate(steps) for name in step.arguments if isinstance(name, str)}
     lines = [f"def program({', '.join(names[a] for a in arguments)}):"]
-    for step in steps:
+    for index, step in enumerate(steps):
         given = [names[a] if isinstance(a, str) else constant(a.value if isinstance(a, Literal) else a)
                  for a in step.arguments]
-        if step.function is not None:
+        if _bare(step, kinds):  # an elementwise op whose inputs need no cast: its numpy rule, nothing else
+            xp = [constant(kinds["xp"])] if step.function.rule_wants_xp else []
+            call = f"{constant(step.function.rule)}({', '.join(xp)}{', ' if xp else ''}"
+        elif step.function is not None:
             call = f"{constant(step.function.forward)}({constant(_no_context(len(given)))}, "
         else:
             call = f"{constant(_arrays_in(_runner(step.op)))}("
         keywords = [f"{key}={constant(value)}" for key, value in step.constants.items()]
         lines.append(f"    {names[step.name]} = {call}{', '.join([*given, *keywords])})")
+        done = [names[name] for name in dict.fromkeys(a for a in step.arguments if isinstance(a, str))
+                if last_use[name] == index and name not in kept]
+        if done:  # free each value after its last use, as the eager engine does
+            lines.append(f"    del {', '.join(done)}")
     returned = ", ".join(names[name] for name in results)
     kept = ", ".join(names[name] for name in saved)
     lines.append(f"    return ({returned},), ({kept}{',' if saved else ''})")

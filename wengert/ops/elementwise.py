@@ -162,6 +162,9 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
         "name": name, "broadcasting": True, "differentiable": bool(vjps),
         "forward": staticmethod(forward_rule), "backward": staticmethod(backward_rule),
         "__doc__": f"Elementwise {name}, broadcasting as numpy does.",
+        # for compiled code, which knows the dtypes in advance: the bare rule and when it may skip the cast
+        "rule": staticmethod(forward), "rule_wants_xp": forward_wants_xp,
+        "promotion": staticmethod(lambda values: promotion(values[fixed:], floating) if promotes else None),
     })
     return op.apply
 
