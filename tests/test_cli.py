@@ -345,3 +345,96 @@ def test_every_file_gets_the_users_umask(cli, tmp_path, umask):
         os.umask(old)
     modes = {path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "run").iterdir()}
     assert modes == dict.fromkeys(training.RUN_FILES, 0o666 & ~umask)
+
+
+# --- 9. wengert graph: the pictures of the model train would build ---------------------------------
+
+@pytest.fixture
+def graph_cli(capsys, monkeypatch, tmp_path):
+    """``graph_cli(*args)``: run ``wengert graph ARGS`` in ``tmp_path``, as the shell would."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args) -> Result:
+        try:
+            code = main(["graph", *map(str, args)])
+        except SystemExit as exit:
+            code = exit.code
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err, err
+        return Result(code, out, err)
+
+    return run
+
+
+def svg_lines(path: Path) -> set:
+    """The text lines an SVG picture shows."""
+    return set(re.findall(r"<text[^>]*>([^<]*)</text>", path.read_text()))
+
+
+def test_graph_draws_the_loss_and_its_backward_pass_of_the_model_train_builds(graph_cli, tmp_path):
+    from wengert import viz
+
+    result = graph_cli("--dataset", "iris", "--hidden", 8, 4, "--activation", "tanh", "--batch-size", 16,
+                       "--backward", "--out", tmp_path / "pictures")
+    assert result.code == 0
+    written = [tmp_path / "pictures" / name for name in ("forward.svg", "forward.png", "backward.svg", "backward.png")]
+    assert result.out.splitlines() == [str(path) for path in written]
+    for path in written:
+        assert path.stat().st_size > 5_000
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" if path.suffix == ".png" else b"<svg" in path.read_bytes()
+    if viz.graphviz_available():
+        assert result.err == ""
+    else:
+        assert result.err.splitlines() == [f"wengert: note: {viz.GRAPHVIZ_HINT}"]
+    shown = svg_lines(tmp_path / "pictures" / "forward.svg")
+    model = training.build_model(Config(dataset="iris", hidden=[8, 4], activation="tanh"), 4, 3)
+    for name, parameter in model.named_parameters():  # the same layers, named as train's checkpoints name them
+        assert {name, f"{tuple(parameter.shape)} float32"} <= shown
+    assert {"x", "(16, 4) float32", "tanh", "0: Linear", "1: Tanh", "4: Linear", "cross_entropy"} <= shown
+    backward = svg_lines(tmp_path / "pictures" / "backward.svg")
+    assert {"d0.weight", "d4.bias", "0: Linear backward", "1: Tanh backward"} <= backward
+
+
+def test_graph_writes_into_runs_graph_dataset_model_by_default(graph_cli, tmp_path):
+    result = graph_cli("--dataset", "iris", "--hidden", 4)
+    assert result.code == 0
+    folder = tmp_path / "runs" / "graph-iris-mlp"
+    assert sorted(path.name for path in folder.iterdir()) == ["forward.png", "forward.svg"]
+    assert result.out.splitlines() == [str(Path("runs/graph-iris-mlp/forward.svg")),
+                                       str(Path("runs/graph-iris-mlp/forward.png"))]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hidden", "0"], "argument --hidden: must be positive integers, got '0'"),
+    (["--dataset", "nope"], "argument --dataset: invalid choice: 'nope'"),
+    (["--batch-size", "0"], "argument --batch-size: must be a positive integer, got '0'"),
+    (["--activation", "swish"], "argument --activation: invalid choice: 'swish'"),
+    (["--epochs", "3"], "unrecognized arguments: --epochs 3"),  # a training option, not a drawing one
+])
+def test_graph_refuses_bad_options_in_one_line_and_writes_nothing(graph_cli, tmp_path, args, message):
+    result = graph_cli("--dataset", "iris", *args)
+    assert result.code == 2
+    assert re.match(r"wengert( graph)?: error: ", result.line) and message in result.line
+    assert not any(tmp_path.iterdir())
+
+
+def test_graph_refuses_an_out_that_is_a_file(graph_cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = graph_cli("--dataset", "iris", "--out", tmp_path / "notes.txt")
+    assert result.code == 2
+    assert result.line == f"wengert: {tmp_path / 'notes.txt'} is a file, not a folder: the pictures go in a folder; " \
+                          "choose another --out"
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_train_compile_gives_the_eager_run(cli, tmp_path):
+    assert cli("--dataset", "iris", "--epochs", 2, "--out", "eager").code == 0
+    assert cli("--dataset", "iris", "--epochs", 2, "--out", "compiled", "--compile").code == 0
+    eager, compiled = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("eager", "compiled"))
+    assert compiled["test_accuracy"] == eager["test_accuracy"] and compiled["test_loss"] == eager["test_loss"]
+
+
+def test_train_refuses_compile_with_dropout(cli, tmp_path):
+    result = cli("--compile", "--dropout", 0.5, "--out", "run")
+    assert result.code == 2 and "--compile cannot replay dropout" in result.line
+    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()

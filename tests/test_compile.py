@@ -59,8 +59,10 @@ def test_a_compiled_training_run_is_the_eager_one():
     for compiled in (False, True):
         model = mlp()
         optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        loss_of = wg.compile(lambda x, y: F.cross_entropy(model(x), y)) if compiled else (
-            lambda x, y: F.cross_entropy(model(x), y))
+        def loss(x, y, model=model):
+            return F.cross_entropy(model(x), y)
+
+        loss_of = wg.compile(loss) if compiled else loss
         losses[compiled] = []
         for step in range(30):
             x, y = batch(step % 3)

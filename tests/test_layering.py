@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wengert"
 
 # Lower layers first; a module may import its own layer and those before it.
 LAYERS = ["core", "ops", "gradcheck", "autograd", "nn", "optim", "data", "storage", "checkpoint", "serialization",
-          "graph", "explain", "compile", "training", "cli",
+          "graph", "viz", "explain", "compile", "training", "cli",
           "__main__"]
 
 

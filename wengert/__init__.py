@@ -6,7 +6,7 @@
     f.backward()          # x.grad == -4
 """
 
-from . import autograd, data, nn, optim
+from . import autograd, data, nn, optim, viz
 from .compile import CompileError, compile
 from .core.backend import (
     bool_,
@@ -66,6 +66,6 @@ __all__ = [
     "set_default_dtype", "arange", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros", "zeros_like",
     # the layers above
-    "data", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing",
+    "data", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing", "viz",
     *_ops_all,
 ]

@@ -1,8 +1,9 @@
-"""``wengert train``: train a model on a named dataset from the command line.
+"""``wengert train``: train a model on a named dataset from the command line; ``wengert graph``: draw it.
 
     wengert train                                   # an MLP on digits, in seconds
     wengert train --dataset mnist --hidden 256 128 --epochs 15
     wengert train --resume runs/digits-mlp --epochs 30   # continue a run
+    wengert graph --hidden 64 32 --backward         # the loss's graph and its backward pass, as pictures
 
 Every option is checked before anything is trained or written; a problem is one line on stderr
 (exit 2 for a request that cannot be carried out as given, 1 for a failure, 130 for Ctrl-C).
@@ -17,8 +18,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from . import viz
 from .core.errors import WengertError
-from .data import DATASET_NAMES
+from .data import DATASET_NAMES, load_dataset
+from .nn import functional as F
 from .training import (
     ACTIVATIONS,
     CHANGEABLE,
@@ -30,6 +33,7 @@ from .training import (
     option_name,
     run_folder,
     shown,
+    start,
     train,
 )
 
@@ -72,12 +76,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=f"With --resume, options not given keep the run's values; {changeable} may change, "
                "the others may not.")
     # Options default to None so that, on --resume, only the ones given override the saved config.
-    run.add_argument("--dataset", choices=DATASET_NAMES, help=f"dataset to train on ({_default('dataset')})")
-    run.add_argument("--model", choices=["mlp"], help=f"model family ({_default('model')})")
-    run.add_argument("--hidden", type=_checked("hidden", int), nargs="+", metavar="SIZE",
-                     help=f"hidden layer sizes ({_default('hidden')})")
-    run.add_argument("--activation", choices=sorted(ACTIVATIONS),
-                     help=f"activation after each hidden layer ({_default('activation')})")
+    _add_model_options(run, "dataset to train on")
     run.add_argument("--dropout", type=_checked("dropout", float), metavar="P",
                      help=f"dropout after each hidden layer, 0 <= P < 1 ({_default('dropout')})")
     run.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"optimizer ({_default('optimizer')})")
@@ -93,13 +92,40 @@ def parser() -> argparse.ArgumentParser:
                      help=f"seed of the initial weights, dropout and shuffling ({_default('seed')})")
     run.add_argument("--allow-nonfinite", action=argparse.BooleanOptionalAction, default=None,
                      help="keep training when the loss becomes NaN or infinite (default: stop)")
+    run.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                     help="train through wg.compile: traced once per batch shape, replayed as straight-line code; "
+                          "the same numbers (default: eager)")
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="a new or empty folder for the run's files (default: a new runs/DATASET-MODEL[-N])")
     run.add_argument("--resume", type=Path, metavar="DIR",
                      help="continue the run saved in DIR (or in DIR/checkpoint.safetensors)")
     run.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    draw = commands.add_parser(
+        "graph", help="draw the model's computation graph",
+        description="Draw the graph of the loss of the model that `wengert train` builds with the same options "
+                    "(each layer's ops in a labelled box), and with --backward its backward pass, as SVG and PNG.",
+        epilog="Graphviz's dot program draws the pictures where it is installed; elsewhere they are drawn with "
+               "grandalf and matplotlib.")
+    _add_model_options(draw, "dataset whose features and classes size the model")
+    draw.add_argument("--batch-size", type=_checked("batch_size", int),
+                      help=f"rows of the example batch traced ({_default('batch_size')})")
+    draw.add_argument("--backward", action="store_true", help="also draw the backward pass (a training step's)")
+    draw.add_argument("--out", type=Path, metavar="DIR",
+                      help="folder for the pictures, made if needed; pictures of the same names are replaced "
+                           "(default: runs/graph-DATASET-MODEL)")
     return main
+
+
+def _add_model_options(command: argparse.ArgumentParser, dataset_help: str) -> None:
+    """The options that decide the model, shared by ``train`` and ``graph``."""
+    command.add_argument("--dataset", choices=DATASET_NAMES, help=f"{dataset_help} ({_default('dataset')})")
+    command.add_argument("--model", choices=["mlp"], help=f"model family ({_default('model')})")
+    command.add_argument("--hidden", type=_checked("hidden", int), nargs="+", metavar="SIZE",
+                         help=f"hidden layer sizes ({_default('hidden')})")
+    command.add_argument("--activation", choices=sorted(ACTIVATIONS),
+                         help=f"activation after each hidden layer ({_default('activation')})")
 
 
 def _fresh_folder(base: Path) -> Path:
@@ -115,8 +141,62 @@ def _with_notes(error: BaseException) -> str:
     return " ".join(filter(None, [str(error), *getattr(error, "__notes__", [])]))
 
 
+GRAPH_OPTIONS = ("dataset", "model", "hidden", "activation", "batch_size")
+
+
+def _draw_graphs(args: argparse.Namespace) -> list[Path]:
+    """``wengert graph``: trace the loss of the model ``train`` would build on one batch of the dataset and
+    draw it (and its backward pass) into ``args.out``; returns the files written."""
+    given = {name: getattr(args, name) for name in GRAPH_OPTIONS if getattr(args, name) is not None}
+    own = {key: value for key, value in DATASET_DEFAULTS.get(given.get("dataset", Config.dataset), {}).items()
+           if key in GRAPH_OPTIONS}
+    config = Config(**{**own, **given})
+    folder = args.out or Path("runs") / f"graph-{config.dataset}-{config.model}"
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a folder: the pictures go in a folder; choose another --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write in {folder}: {error.strerror or error}") from None
+    splits = load_dataset(config.dataset)
+    model = start(config, splits.num_features, splits.num_classes).model  # as train starts it, seeded
+    features, labels = splits.train.tensors
+    rows = min(config.batch_size, len(splits.train))
+    feed = {"x": features.data[:rows], "y": labels.data[:rows]}
+    graph = viz.trace(lambda x, y: F.cross_entropy(model(x), y), *feed.values(), names=list(feed), modules=model)
+    sizes = "-".join(map(str, [splits.num_features, *config.hidden, splits.num_classes]))
+    name = f"{config.dataset}: {config.model} {sizes}, {config.activation}"
+    # the values (and, for the loss, the gradients) of the first training batch at the initial weights
+    pictures = [("forward", graph, feed, f"{name}: cross-entropy loss of the first batch")]
+    if args.backward:
+        backward = graph.backward_graph()
+        pictures.append(("backward", backward, {**feed, "df": backward.examples["df"]},  # df = 1, as the loss's dtype
+                         f"{name}: backward pass of the loss"))
+    engine = "graphviz" if viz.graphviz_available() else "matplotlib"
+    if engine == "matplotlib":
+        print(f"wengert: note: {viz.GRAPHVIZ_HINT}", file=sys.stderr)
+    return [viz.draw(target, folder / f"{stem}.{suffix}", feed=values, title=title, engine=engine)
+            for stem, target, values, title in pictures for suffix in viz.FORMATS]
+
+
+def _graph(args: argparse.Namespace) -> int:
+    try:
+        written = _draw_graphs(args)
+    except UsageError as error:
+        print(f"wengert: {error}", file=sys.stderr)
+        return 2
+    except (WengertError, ImportError, OSError) as error:
+        print(f"wengert: {_with_notes(error)}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "graph":
+        return _graph(args)
     given = {item.name: getattr(args, item.name) for item in fields(Config)
              if getattr(args, item.name, None) is not None}
     try:

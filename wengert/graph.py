@@ -244,7 +244,7 @@ class Graph:
         the shapes) come from the arguments, else from the trace, else are scalars."""
         feed = self._feed(values, named) if values or named else self._example_feed()
         inputs = {name: Tensor(value, value.dtype.kind == "f") for name, value in feed.items()}
-        names: dict[Tensor, str] = {tensor: name for name, tensor in inputs.items()}
+        names: dict[Tensor, str] = {tensor: name for name, tensor in {**inputs, **self.parameters}.items()}
         with tracing() as recorded, enable_grad():
             (output,) = self._run(inputs, wanted=1, hooks=names)
             seed = Tensor(namespace(output.data).ones_like(output.data))
