@@ -185,7 +185,8 @@ def _needed_names(steps: list[Assignment], outputs: list[str]) -> set:
 
 def _bare(step: Assignment, kinds: dict) -> bool:
     """Whether ``step`` is an elementwise op (it has a bare ``rule``) with no constants, whose
-    inputs, as traced, need no dtype cast: then compiled code calls the rule alone."""
+    inputs, as traced, need no dtype cast of wengert's own (none at all, or the one numpy's ufunc
+    makes itself): then compiled code calls the rule alone."""
     function = step.function
     if function is None or not hasattr(function, "rule") or step.constants or not kinds:
         return False
@@ -198,7 +199,9 @@ def _bare(step: Assignment, kinds: dict) -> bool:
             value = argument.value  # a number stays a number (weak in promotion); an array, its kind
             examples.append(kinds["xp"].empty((1,) * value.ndim, dtype=value.dtype) if hasattr(value, "ndim")
                             else value)
-    return function.promotion(tuple(examples)) is None
+    promoted = function.promotion(tuple(examples))
+    # no cast to make, or one that numpy makes by itself inside the ufunc (float32 * bool, say)
+    return promoted is None or kinds["xp"].result_type(*examples) == promoted
 
 
 def _kinds(graph: Graph, examples: dict) -> dict:
