@@ -125,3 +125,31 @@ def test_compiled_functions_give_first_derivatives_only():
     np.testing.assert_allclose(first.numpy(), [3.0, 12.0])
     with pytest.raises(wg.CompileError, match="first derivatives"):
         wg.autograd.grad(cube(x), x, create_graph=True)
+
+
+def test_a_whole_training_step_inside_compile_is_refused_not_half_replayed():
+    model = mlp()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()  # arrays, not ops: a replay would skip it
+        optimizer.step()
+        return loss
+
+    with pytest.raises(wg.core.errors.TraceError, match="backward"):
+        wg.compile(step)(*batch(0))
+
+    def update(x, y):
+        optimizer.step()
+        return F.cross_entropy(model(x), y)
+
+    with pytest.raises(wg.core.errors.TraceError, match="SGD.step"):
+        wg.compile(update)(*batch(0))
+
+
+def test_constants_are_folded_into_literals():
+    scale = wg.tensor([2.0, 3.0], dtype=wg.float64)
+    graph = wg.Graph.trace(lambda x: x * wg.exp(scale) + wg.sqrt(scale * 4), np.ones(2))
+    assert [step.op for step in graph.assignments] == ["multiply", "add"]  # exp(scale), sqrt(4 scale): constants
+    np.testing.assert_allclose(graph(np.array([1.0, 2.0])).numpy(), [1, 2] * np.exp([2.0, 3.0]) + np.sqrt([8, 12]))

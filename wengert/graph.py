@@ -104,7 +104,13 @@ class Graph:
         output_names = _output_names(outputs, variables)
         by_node: dict[int, str] = {}  # a node's output re-wrapped by create_graph is the same variable
         used = set(self.inputs)
+        kept_outputs = {id(tensor) for tensor in outputs}
         for application in kept:
+            if id(application.result) not in kept_outputs and not any(
+                    isinstance(value, Tensor) and (id(value) in variables or value.requires_grad
+                                                   or (value.node is not None and id(value.node) in by_node))
+                    for value in application.inputs):
+                continue  # constant folding: made from constants alone, its value is a constant too
             arguments = []
             for value in application.inputs:
                 if isinstance(value, Tensor) and id(value) in variables:

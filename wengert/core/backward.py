@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .backend import namespace, numpy_warnings_silenced
-from .errors import BackwardError, call_site
+from .errors import BackwardError, TraceError, call_site
 from .function import AccumulateGrad, Function, Node, grad_accumulator
-from .grad_mode import anomaly_enabled, grad_enabled, set_grad_mode
+from .grad_mode import anomaly_enabled, grad_enabled, set_grad_mode, watching
 from .tensor import Tensor
 
 _FREED = ("freed",)  # stands in for a node's saved values once backward has released them
@@ -52,6 +52,7 @@ def sum_to(grad: Any, shape: tuple) -> Any:
 def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool | None = None,
              create_graph: bool = False) -> None:
     """Accumulate d(tensor)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+    _refuse_while_tracing(create_graph, "backward()")
     seed = _seed(tensor, gradient, create_graph)
     _run([_node_of(tensor)], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
 
@@ -64,6 +65,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     Only the nodes between ``outputs`` and ``inputs`` run: the rest of the graph is neither
     computed nor freed, and no ``.grad`` changes.
     """
+    _refuse_while_tracing(create_graph, "autograd.grad()")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
@@ -86,6 +88,16 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         # a copy: the array may also be another input's result, or the caller's grad_outputs
         results.append(found if found is None or create_graph else Tensor(namespace(found).copy(found)))
     return tuple(results)
+
+
+def _refuse_while_tracing(create_graph: bool, what: str) -> None:
+    """A plain backward computes on arrays, which a trace cannot see: inside a trace it would be
+    left out of every replay. Only ``create_graph`` (VJPs recorded as ops) can be traced."""
+    watch = watching()
+    if watch is not None and watch.trace is not None and not create_graph:
+        raise TraceError(f"{what} inside a trace (wg.compile, Graph.trace) would not be replayed: compile the "
+                         "loss and call backward() on what it returns, or pass create_graph=True to record the "
+                         f"backward pass as ops (at {call_site()})")
 
 
 def _node_of(tensor: Tensor) -> Node:

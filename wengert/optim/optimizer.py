@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..core.backend import namespace
-from ..core.grad_mode import enable_grad
+from ..core.errors import TraceError
+from ..core.grad_mode import enable_grad, watching
 from ..core.tensor import Tensor, bump_version
 from ..nn.utils import zero_grad_in_place
 
@@ -103,6 +104,10 @@ class Optimizer:
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()`` (called first) if given."""
+        watch = watching()
+        if watch is not None and watch.trace is not None:  # in-place array updates: no trace sees them
+            raise TraceError(f"{type(self).__name__}.step() inside a trace (wg.compile, Graph.trace) would not be "
+                             "replayed: compile the loss, and step outside it")
         loss = None
         if closure is not None:
             with enable_grad():
