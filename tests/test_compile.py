@@ -144,7 +144,7 @@ def test_a_whole_training_step_inside_compile_is_refused_not_half_replayed():
         optimizer.step()
         return F.cross_entropy(model(x), y)
 
-    with pytest.raises(wg.core.errors.TraceError, match="SGD.step"):
+    with pytest.raises(wg.core.errors.TraceError, match=r"SGD\.step"):
         wg.compile(update)(*batch(0))
 
 
