@@ -153,3 +153,11 @@ def test_constants_are_folded_into_literals():
     graph = wg.Graph.trace(lambda x: x * wg.exp(scale) + wg.sqrt(scale * 4), np.ones(2))
     assert [step.op for step in graph.assignments] == ["multiply", "add"]  # exp(scale), sqrt(4 scale): constants
     np.testing.assert_allclose(graph(np.array([1.0, 2.0])).numpy(), [1, 2] * np.exp([2.0, 3.0]) + np.sqrt([8, 12]))
+
+
+def test_a_compiled_calls_backward_frees_as_it_goes_so_it_runs_once():
+    model = mlp()
+    loss = wg.compile(lambda x, y: F.cross_entropy(model(x), y))(*batch(0))
+    loss.backward(retain_graph=True)
+    with pytest.raises(wg.CompileError, match="backward has run already"):
+        loss.backward()

@@ -113,8 +113,9 @@ class Program:
         used_later |= set(joint.outputs[len(outputs):])
         saved = [name for name in dict.fromkeys(s.name for s in forward_steps) if name in used_later]
         self.forward, _ = _generate(forward_steps, arguments, joint.outputs[:len(outputs)], saved, kinds)
-        self.backward, _ = _generate(backward_steps, [*saved, *arguments, seed], joint.outputs[len(outputs):], [],
-                                     kinds)
+        self.backward, _ = _generate(backward_steps, [*arguments, seed], joint.outputs[len(outputs):], [],
+                                     kinds, held=saved)
+        self.saved_count = len(saved)
         self.extras: tuple = ()
 
     def valid(self) -> bool:
@@ -143,7 +144,7 @@ class CompiledCall(Function):
     def forward(ctx, *arrays, program):
         outputs, saved = program.forward(*arrays)
         program.extras = outputs[1:]  # handed to the caller at once (Program.__call__)
-        ctx.save(*saved, *arrays)
+        ctx.save(list(saved), *arrays)  # a list that the backward program empties, freeing as it goes
         return outputs[0]
 
     def backward(ctx, upstream):
@@ -151,7 +152,11 @@ class CompiledCall(Function):
             raise CompileError("compile: a compiled function gives first derivatives only; for higher "
                                "ones (create_graph) run it eagerly")
         program = ctx.constants["program"]
-        gradients, _ = program.backward(*ctx.saved, upstream)
+        held, *arrays = ctx.saved
+        if len(held) != program.saved_count:
+            raise CompileError("compile: this call's backward has run already, and freed what it kept as it went "
+                               "(retain_graph does not keep a compiled call's values); call the function again")
+        gradients, _ = program.backward(held, *arrays, upstream)
         found = iter(gradients)
         return tuple(next(found) if wanted else None for wanted in program.wants)
 
@@ -214,12 +219,13 @@ def _kinds(graph: Graph, examples: dict) -> dict:
 
 
 def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
-              saved: list[str], kinds: dict | None = None) -> tuple[Callable, str]:
+              saved: list[str], kinds: dict | None = None, held: list[str] | None = None) -> tuple[Callable, str]:
     """Straight-line Python for ``steps``: ``program(*arguments) -> (results, saved)``, each step one
     call of its op's forward on arrays (with a context that saves nothing), and each value deleted
-    after its last use."""
+    after its last use. With ``held``, the program's first parameter is a list of those values,
+    which it empties: then they too are freed after their last use, not when the program ends."""
     names = {name: f"v{number}" for number, name in enumerate(dict.fromkeys(
-        [*arguments, *(step.name for step in steps)]))}
+        [*(held or ()), *arguments, *(step.name for step in steps)]))}
     scope: dict[str, Any] = {}
     constant_number = itertools.count()
 
@@ -230,7 +236,9 @@ def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
 
     kept = set(results) | set(saved)
     last_use = {name: index for index, step in enumerate(steps) for name in step.arguments if isinstance(name, str)}
-    lines = [f"def program({', '.join(names[a] for a in arguments)}):"]
+    lines = [f"def program({', '.join(['held'] * (held is not None) + [names[a] for a in arguments])}):"]
+    if held:
+        lines += [f"    {', '.join(names[name] for name in held)}, = held", "    held.clear()"]
     for index, step in enumerate(steps):
         given = [names[a] if isinstance(a, str) else constant(a.value if isinstance(a, Literal) else a)
                  for a in step.arguments]
