@@ -39,7 +39,7 @@ from .core.errors import WengertError
 from .core.function import Function, _no_context
 from .core.grad_mode import enable_grad, grad_enabled
 from .core.tensor import Tensor
-from .graph import Assignment, Graph, Literal, _runner, tracing
+from .graph import Assignment, Graph, Literal, _array, _runner, tracing
 
 
 class CompileError(WengertError, ValueError):
@@ -289,7 +289,3 @@ def _is_array(value: Any) -> bool:
 
 def _wants_grad(value: Any) -> bool:
     return isinstance(value, Tensor) and value.requires_grad
-
-
-def _array(value: Any) -> Any:
-    return value.data if isinstance(value, Tensor) else value

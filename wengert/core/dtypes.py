@@ -78,7 +78,7 @@ def result_dtype(values: tuple, floating: bool = False) -> Any:
             continue
         category = _SCALAR_CATEGORY.get(value.__class__)
         if category is None:
-            array = _as_array(value)
+            array = as_array(value)
             category = _KIND_CATEGORY.get(array.dtype.kind)
             if category is None:
                 raise TypeError(f"no type promotion for dtype {array.dtype}")
@@ -106,7 +106,7 @@ def _default_dtype(category: int) -> Any:
     return default if category == _FLOATING else numpy.result_type(default, numpy.complex64)
 
 
-def _as_array(value: Any) -> Any:
+def as_array(value: Any) -> Any:
     """An array or numpy scalar as it is; nested lists as wg.tensor reads them (floats -> default)."""
     if hasattr(value, "dtype") and hasattr(value, "ndim"):
         return value
@@ -123,7 +123,7 @@ def cast(values: tuple, dtype: Any) -> tuple:
         if value is None or value.__class__ in _SCALAR_CATEGORY:
             cast.append(value)
             continue
-        array = _as_array(value)
+        array = as_array(value)
         cast.append(array if array.dtype == dtype else array.astype(dtype))
         has_array = True
     if not has_array:  # only Python numbers: one of them fixes the dtype, numpy keeps the others weak

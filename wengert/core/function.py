@@ -295,7 +295,7 @@ def _check_forward(name: str, node: Node | None, inputs: tuple, out: Any) -> Non
         return
     for value in inputs:
         data = getattr(value, "data", value)
-        kind = getattr(getattr(data, "dtype", None), "kind", "")
-        if kind in "fc" and bool(namespace(data).any(namespace(data).isnan(data))):
+        kind = getattr(getattr(data, "dtype", None), "kind", None)
+        if kind is not None and kind in "fc" and bool(namespace(data).any(namespace(data).isnan(data))):
             return  # the NaN came in: the op that made it was reported already (or it was given)
     raise BackwardError(f"detect_anomaly: {name} produced NaN from inputs without NaN, at {where}")

@@ -31,7 +31,6 @@ from ..core.backend import (
     float16,
     float32,
     float64,
-    get_default_dtype,
     int32,
     int64,
     is_basic_key,
@@ -39,6 +38,7 @@ from ..core.backend import (
     namespace,
     register_namespace,
 )
+from ..core.dtypes import as_array
 from ..core.errors import OpTypeError, OpValueError, call_site, op_error
 from ..core.tensor import Tensor, unwrap_key
 from .elementwise import (
@@ -153,8 +153,7 @@ def _array_input(x: Any) -> Any:
         return x
     if isinstance(x, (list, tuple)) and builtins.any(isinstance(item, Tensor) for item in x):
         return stack(x)
-    array = namespace(x).asarray(x)
-    return array.astype(get_default_dtype()) if array.dtype == float64 else array
+    return as_array(x)
 
 
 def _data(x: Any) -> Any:
