@@ -2,9 +2,10 @@
 
 Workload (from the training issue): MLP 784-512-512-10 with ReLU, cross-entropy and plain SGD
 (lr 0.01), float32, at batch 32, 128 and 1024: forward, loss, backward and update, timed per
-step. Frameworks: wengert (eager, and its loss through ``wg.compile``), PyTorch eager, and the
+step. Frameworks: wengert (eager, and the whole step through ``wg.compile``), PyTorch eager, the
 same network with forward and backward written by hand in numpy (seed 003's style; the floor
-for a numpy engine).
+for a numpy engine that allocates on every line), and JAX's jit of the whole step where JAX is
+installed (``pip install jax``; it fuses and plans memory ahead).
 
 Each framework runs in its own subprocess with its default threads (numpy's OpenBLAS and
 PyTorch's pools would fight for the cores in one process), alternating wengert, numpy,
@@ -54,6 +55,12 @@ def initial_weights():
 
 
 FRAMEWORKS = ("wengert", "compiled", "numpy", "torch")
+try:  # JAX jit joins where it is installed (pip install jax: it is not a dependency of wengert)
+    import jax  # noqa: F401
+
+    FRAMEWORKS += ("jax",)
+except ImportError:
+    pass
 
 
 def batch(size: int):
@@ -77,15 +84,18 @@ def workload(framework: str, size: int):
                                for name, value in zip(("weight", "bias"), pair)})
         optimizer = optim.SGD(model.parameters(), lr=LR)
         features, targets = wg.tensor(x), wg.tensor(labels)
-        loss_of = lambda x, y: F.cross_entropy(model(x), y)  # noqa: E731
-        loss_of = wg.compile(loss_of) if framework == "compiled" else loss_of
 
-        def step():
-            loss = loss_of(features, targets)
+        def train_step(x, y):
+            loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            return loss.item()
+            return loss
+
+        train_step = wg.compile(train_step) if framework == "compiled" else train_step
+
+        def step():
+            return train_step(features, targets).item()
 
     elif framework == "torch":
         import torch
@@ -106,6 +116,29 @@ def workload(framework: str, size: int):
             loss.backward()
             optimizer.step()
             return loss.item()
+
+    elif framework == "jax":  # the whole step under jax.jit, which fuses (only where JAX is installed)
+        import jax
+        import jax.numpy as jnp
+
+        params = [jnp.asarray(array) for pair in weights for array in pair]
+        features, onehot = jnp.asarray(x), jax.nn.one_hot(jnp.asarray(labels), SIZES[-1], dtype=jnp.float32)
+
+        def loss_of(params):
+            W1, b1, W2, b2, W3, b3 = params
+            a1 = jax.nn.relu(features @ W1.T + b1)
+            a2 = jax.nn.relu(a1 @ W2.T + b2)
+            return -(jax.nn.log_softmax(a2 @ W3.T + b3) * onehot).sum(axis=1).mean()
+
+        @jax.jit
+        def jitted(params):
+            loss, grads = jax.value_and_grad(loss_of)(params)
+            return loss, [p - LR * g for p, g in zip(params, grads)]
+
+        def step():
+            nonlocal params
+            loss, params = jitted(params)
+            return float(loss)
 
     elif framework == "numpy":
         import numpy as np
@@ -202,7 +235,8 @@ def main() -> None:
         assert losses["compiled"] == losses["wengert"], losses
         ratio = {f"{a}/{b}": [r[a]["ms"] / r[b]["ms"] for r in rounds]
                  for a, b in (("wengert", "torch"), ("wengert", "numpy"), ("compiled", "torch"),
-                              ("compiled", "wengert"), ("numpy", "torch"))}
+                              ("compiled", "wengert"), ("compiled", "numpy"), ("numpy", "torch"), ("jax", "torch"))
+                 if a in FRAMEWORKS}
         print(f"\nbatch {size}: per round wengert/torch " + " ".join(f"{v:.2f}" for v in ratio["wengert/torch"])
               + " | compiled/torch " + " ".join(f"{v:.2f}" for v in ratio["compiled/torch"]))
         for name in FRAMEWORKS:

@@ -127,25 +127,143 @@ def test_compiled_functions_give_first_derivatives_only():
         wg.autograd.grad(cube(x), x, create_graph=True)
 
 
-def test_a_whole_training_step_inside_compile_is_refused_not_half_replayed():
+def eager_and_compiled_steps(make_optimizer, body, steps=6, dtype=wg.float64):
+    """The losses and final parameters of ``steps`` training steps, run eagerly and compiled whole."""
+    runs = {}
+    for compiled in (False, True):
+        model = mlp(dtype)
+        optimizer = make_optimizer(model.parameters())
+
+        def step(x, y, model=model, optimizer=optimizer):
+            return body(model, optimizer, x, y)
+
+        run = wg.compile(step) if compiled else step
+        losses = [run(*batch(seed % 3)).item() for seed in range(steps)]
+        runs[compiled] = losses, [p.detach().numpy().copy() for p in model.parameters()], run
+    return runs
+
+
+def plain(model, optimizer, x, y):
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def clipped(model, optimizer, x, y):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y) + 0.01 * (model[0].weight ** 2).sum()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+    optimizer.step()
+    return loss
+
+
+def accumulated(model, optimizer, x, y):  # zero_grad(set_to_none=False), two backwards summed into .grad
+    model.zero_grad(set_to_none=False)
+    first = F.cross_entropy(model(x[:2]), y[:2])
+    first.backward()
+    second = F.cross_entropy(model(x[2:]), y[2:])
+    second.backward()
+    optimizer.step()
+    return first + second
+
+
+@pytest.mark.parametrize("body", [plain, clipped, accumulated])
+@pytest.mark.parametrize("make_optimizer", [lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+                                            lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1)])
+def test_a_whole_training_step_compiled_is_the_eager_one(body, make_optimizer):
+    runs = eager_and_compiled_steps(make_optimizer, body)
+    (eager_losses, eager_params, _), (losses, params, compiled) = runs[False], runs[True]
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-12)  # the first call steps once, not twice
+    assert len(set(losses)) == len(losses)  # the parameters did move every step
+    for mine, theirs in zip(params, eager_params):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
+    assert compiled.traces == 1
+
+
+def test_a_compiled_step_reads_the_learning_rate_when_it_runs():
+    model = mlp()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    step = wg.compile(lambda x, y: plain(model, optimizer, x, y))
+    step(*batch(0))
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    optimizer.param_groups[0]["lr"] = 0.0  # a scheduler's change: the next replay must follow it
+    step(*batch(1))
+    for p, old in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.detach().numpy(), old)
+
+
+def test_a_compiled_step_reuses_a_dropped_gradients_buffer_but_never_a_held_one():
+    import weakref
+
+    model = nn.Sequential(nn.Linear(64, 300), nn.Tanh(), nn.Linear(300, 3)).to(wg.float64)  # a 300x64 gradient
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    x, y = wg.tensor(np.random.default_rng(0).standard_normal((4, 64))), wg.tensor(np.array([0, 1, 2, 0]))
+    step = wg.compile(lambda x, y: plain(model, optimizer, x, y))
+    step(x, y)
+    step(x, y)
+    last = weakref.ref(model[0].weight.grad.data)  # not a reference: the buffer stays free to reuse
+    step(x, y)  # zero_grad inside drops .grad: the matmul writes into the array it wrote last call
+    assert model[0].weight.grad.data is last()
+    held = model[0].weight.grad  # now the user holds it: the next call must write elsewhere
+    kept = held.numpy().copy()
+    optimizer.param_groups[0]["lr"] = 0.5  # so that the next gradient differs
+    step(x, y)
+    np.testing.assert_array_equal(held.numpy(), kept)
+    assert model[0].weight.grad is not held and not np.shares_memory(model[0].weight.grad.data, held.data)
+    grads = [p.grad.data for p in model.parameters()]  # no two gradients share memory
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(grads) for b in grads[i + 1:])
+
+
+def test_what_a_compiled_step_cannot_replay_is_refused():
     model = mlp()
     optimizer = optim.SGD(model.parameters(), lr=0.1)
 
-    def step(x, y):
+    def with_closure(x, y):
+        return optimizer.step(lambda: plain(model, optimizer, x, y))
+
+    with pytest.raises(wg.core.errors.TraceError, match="closure"):
+        wg.compile(with_closure)(*batch(0))
+
+    def twice(x, y):
         loss = F.cross_entropy(model(x), y)
-        loss.backward()  # arrays, not ops: a replay would skip it
-        optimizer.step()
+        loss.backward(retain_graph=True)
         return loss
 
-    with pytest.raises(wg.core.errors.TraceError, match="backward"):
-        wg.compile(step)(*batch(0))
+    with pytest.raises(wg.core.errors.TraceError, match="retain_graph"):
+        wg.compile(twice)(*batch(0))
+    x, y = batch(0)
+    with pytest.raises(wg.CompileError, match="inputs that do not require grad"):
+        wg.compile(lambda x, y: plain(model, optimizer, x, y))(x.requires_grad_(), y)
 
-    def update(x, y):
+
+def test_common_subexpressions_are_computed_once_but_not_across_a_step():
+    x = wg.tensor([1.0, -2.0, 3.0], dtype=wg.float64, requires_grad=True)
+    twice = wg.compile(lambda t: (wg.exp(t) * 2).sum() + (wg.exp(t) * 2).sum())
+    value = twice(x)
+    program = next(iter(twice.programs.values()))
+    assert program.steps < program.traced_steps
+    np.testing.assert_allclose(value.item(), 4 * np.exp([1.0, -2.0, 3.0]).sum())
+    value.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, -2.0, 3.0]))
+
+    w = wg.tensor([1.0, 2.0], dtype=wg.float64, requires_grad=True)
+    optimizer = optim.SGD([w], lr=0.5)
+
+    def before_and_after(z):
+        before = (w * 3).sum()
+        optimizer.zero_grad()
+        (before * z).sum().backward()
         optimizer.step()
-        return F.cross_entropy(model(x), y)
+        return before, (w * 3).sum()  # the same op on w, which the step changed
 
-    with pytest.raises(wg.core.errors.TraceError, match=r"SGD\.step"):
-        wg.compile(update)(*batch(0))
+    step = wg.compile(before_and_after)
+    z = wg.tensor([1.0], dtype=wg.float64)
+    step(z)
+    first, second = step(z)  # replayed: each step moves w by -0.5 * 3 = -1.5: [1, 2] -> [-0.5, 0.5] -> [-2, -1]
+    np.testing.assert_allclose([first.item(), second.item()], [3 * (-0.5 + 0.5), 3 * (-2 - 1)])
 
 
 def test_constants_are_folded_into_literals():

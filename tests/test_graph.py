@@ -141,7 +141,8 @@ CASES = {
     "view": (lambda x: x.view(3, 2), [floats(2, 3)]),
     "where": (lambda a, b: wg.where(a > 0, a, b), [floats(2, 3), floats(3)]),
 }
-INTERNAL = {"accumulate_grad", "graph_root", "backward_hook", "compiled"}  # the engine's own nodes, no user op
+INTERNAL = {"accumulate_grad", "graph_root", "backward_hook", "compiled",  # the engine's own nodes, no user op
+            "effect", "accumulate_into_grad"}  # what a trace records of backward() and step(): tested in test_compile
 
 
 def make(spec, seed):

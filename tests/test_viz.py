@@ -294,8 +294,8 @@ def test_an_eager_tensors_history_is_drawn_with_its_leaves_values_and_gradients(
                                    [expected.mean(), expected.min(), expected.max()], rtol=6e-3, atol=1e-12)
     (output,) = [shape for shape in drawing.shapes.values() if shape.kind == "output"]
     assert output.details[:2] == ["() float64", f"= {reference_loss:.4g}"]
-    # x needs no gradient: the node kept no edge to it, and the picture says so
-    assert [shape.title for shape in drawing.shapes.values() if shape.kind == "literal"] == ["no grad"] * 3
+    # x and the one-hot labels need no gradient: the nodes kept no edge to them, and the picture says so
+    assert [shape.title for shape in drawing.shapes.values() if shape.kind == "literal"] == ["no grad"] * 2
     texts, _, _ = svg_texts(viz.draw(loss, tmp_path / "loss.svg", names=model, engine="matplotlib"))
     assert {"0.weight", "4.bias", "cross_entropy", "no grad"} <= {text for text, _, _ in texts}
     unnamed = viz.picture(wg.exp(wg.tensor([1.0, 2.0], requires_grad=True)).sum())

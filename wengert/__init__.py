@@ -49,6 +49,7 @@ from .core.tensor import Tensor
 from .explain import explain
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Graph, GraphError, tracing
+from .lazy import LazyError, LazyTensor, placeholder
 from .ops import *  # noqa: F403 - the op library is wengert's namespace
 from .ops import __all__ as _ops_all
 from .serialization import load, save
@@ -66,6 +67,7 @@ __all__ = [
     "set_default_dtype", "arange", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros", "zeros_like",
     # the layers above
-    "data", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing", "viz",
+    "data", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing", "viz", "placeholder", "LazyTensor",
+    "LazyError",
     *_ops_all,
 ]

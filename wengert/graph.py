@@ -5,8 +5,9 @@
     f = square(z2)
 
 A ``Graph`` is made by tracing a function on example inputs (``Graph.trace``), from the tensors
-computed inside ``with wg.tracing() as trace:`` (``Graph(inputs, outputs, trace)``), or from the
-lectures' tuple form (``Graph.from_list``). It prints as above, runs (``g(feed)``), gives the
+computed inside ``with wg.tracing() as trace:`` (``Graph(inputs, outputs, trace)``), from lazy
+tensors built on ``wg.placeholder`` inputs (``Graph(inputs, outputs)``, ``wengert.lazy``), or from
+the lectures' tuple form (``Graph.from_list``). It prints as above, runs (``g(feed)``), gives the
 gradients of its scalar output (``g.gradients(feed)``), and writes its own backward pass as
 another Wengert list (``g.backward_graph()``) — built by tracing the engine's own VJP rules under
 ``create_graph``, so it is differentiable in turn. Running a graph applies the same op
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ops
+from . import lazy, ops
 from .core.backend import namespace
 from .core.backward import grad
 from .core.errors import WengertError
@@ -79,12 +80,21 @@ class Graph:
     ``Graph(inputs, outputs, trace)`` keeps, from a trace, the applications that ``outputs``
     depend on. ``inputs`` are the tensors that a run feeds anew; a leaf tensor that requires
     grad and is not an input is a parameter (read when the graph runs, so a trained model's
-    current values are used); any other value is a literal.
+    current values are used); any other value is a literal. Without ``trace``, ``inputs`` are
+    placeholders and ``outputs`` lazy tensors, which hold the ops that made them; such a graph is
+    fed by placeholder or by name, with arrays whose shapes its placeholders allow.
     """
 
-    def __init__(self, inputs: Sequence[Tensor], outputs: Sequence[Tensor] | Tensor, trace: list,
+    def __init__(self, inputs: Sequence[Tensor], outputs: Sequence[Tensor] | Tensor, trace: list | None = None,
                  names: dict | None = None, allow_unused: bool = False) -> None:
         outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+        self.placeholders: dict[str, Tensor] = {}  # for a lazy graph: each input's placeholder, to feed by
+        if trace is None:  # a graph built from wg.placeholder: each lazy tensor holds the op that made it
+            try:
+                trace, names = lazy.recorded(list(inputs), outputs, names)
+            except lazy.LazyError as error:
+                raise GraphError(str(error)) from None
+            self.placeholders = {names[tensor]: tensor for tensor in inputs}
         given = {id(tensor): name for tensor, name in (names or {}).items()} if isinstance(names, dict) else {}
         self.inputs: list[str] = []
         self.parameters: dict[str, Tensor] = {}
@@ -283,12 +293,14 @@ class Graph:
 
     def _described(self, name: str) -> str:
         value = self.parameters[name].data if name in self.parameters else self.examples.get(name)
-        return name if value is None else f"{name} {tuple(value.shape)} {value.dtype}"
+        lazy_input = name in getattr(self, "placeholders", {})  # its example is a stand-in: None where the batch is
+        shape = value.lazy_shape if lazy_input else None
+        return name if value is None else f"{name} {shape or tuple(value.shape)} {value.dtype}"
 
     # --- helpers -------------------------------------------------------------------------------
     def _feed(self, values: tuple, named: dict) -> dict[str, Any]:
         if len(values) == 1 and isinstance(values[0], dict):
-            named = {**{_name_of(key): value for key, value in values[0].items()}, **named}
+            named = {**{self._input_name(key): value for key, value in values[0].items()}, **named}
             values = ()
         if len(values) > len(self.inputs):
             raise GraphError(f"Graph: {len(values)} values for {len(self.inputs)} inputs ({', '.join(self.inputs)})")
@@ -298,7 +310,15 @@ class Graph:
         if unknown or missing:
             raise GraphError(f"Graph: the inputs are {', '.join(self.inputs)}; "
                              + (f"unknown: {', '.join(unknown)}" if unknown else f"missing: {', '.join(missing)}"))
-        return {name: _array(value) for name, value in feed.items()}
+        feed = {name: _array(value) for name, value in feed.items()}
+        for name, placeholder in getattr(self, "placeholders", {}).items():
+            lazy.check_fed(name, placeholder, feed[name])
+        return feed
+
+    def _input_name(self, key: Any) -> str:
+        """The input that a feed's key names: a name, or a placeholder (which may have none of its own)."""
+        found = [name for name, tensor in getattr(self, "placeholders", {}).items() if tensor is key]
+        return found[0] if found else _name_of(key)
 
     def _example_feed(self) -> dict[str, Any]:
         return {name: self.examples.get(name, _array(1.0)) for name in self.inputs}

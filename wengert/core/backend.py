@@ -81,6 +81,75 @@ def _erf(x: Any) -> Any:
     return y
 
 
+def batch_matmul(a: Any, b: Any, out: Any = None) -> Any:
+    """``a @ b`` for a batch ``a`` (rows) through a layer's matrix ``b``. An output with fewer rows
+    than columns is written in column-major order, which OpenBLAS computes up to 1.5x faster
+    (784-512 at batch 32: 185 -> 121 us). Only for batches: a weight's gradient keeps its
+    parameter's row-major layout, or every optimizer step would read it across the grain.
+    ``out``: an array to write into (a buffer this product filled before, of its layout)."""
+    if out is not None:
+        return namespace(a).matmul(a, b, out=out)
+    if (a.ndim == 2 and b.ndim == 2 and a.shape[0] < b.shape[1] and a.dtype == b.dtype and a.dtype.kind == "f"
+            and hasattr(a, "flags") and hasattr(b, "flags")):
+        xp = namespace(a)
+        return xp.matmul(a, b, out=xp.empty((b.shape[1], a.shape[0]), dtype=a.dtype).T)
+    return a @ b
+
+
+def add_scaled_blas(y: Any, alpha: float, x: Any) -> bool:
+    """``y += alpha * x`` in place by BLAS axpy, where it applies (numpy arrays of one float dtype,
+    both contiguous, not small): one pass over memory instead of numpy's two (a 784x512 float32
+    SGD update just after its gradient's matmul: 200 -> 70 us). Returns whether it did."""
+    if (y.__class__ is not numpy.ndarray or x.__class__ is not numpy.ndarray or y.size < 4096
+            or y.dtype != x.dtype or y.shape != x.shape or y.dtype.char not in "fd"
+            or not (y.flags.c_contiguous and x.flags.c_contiguous and y.flags.writeable)):
+        return False
+    axpy = _AXPY.get(y.dtype.char)
+    if axpy is None:
+        return False
+    axpy(y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
+    return True
+
+
+def _numpy_blas_axpy() -> dict:
+    """numpy's own BLAS ``cblas_?axpy``, called through ctypes: {"f": saxpy, "d": daxpy}, or {} where
+    it cannot be found or fails its check. Not scipy's BLAS: that is a second OpenBLAS, whose
+    threads would fight numpy's for the cores (measured: both 20x slower)."""
+    import ctypes
+    import glob
+    import os
+
+    root = os.path.dirname(numpy.__file__)
+    found: dict = {}
+    for path in glob.glob(os.path.join(root + ".libs", "*openblas*")) + glob.glob(os.path.join(root, ".dylibs",
+                                                                                                  "*openblas*")):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix, integer in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
+                                        ("scipy_cblas_", "", ctypes.c_int), ("cblas_", "", ctypes.c_int)):
+            for char, real in (("f", ctypes.c_float), ("d", ctypes.c_double)):
+                function = getattr(library, f"{prefix}{'s' if char == 'f' else 'd'}axpy{suffix}", None)
+                if function is not None:
+                    function.restype = None
+                    function.argtypes = [integer, real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
+                    found[char] = function
+            if len(found) == 2:
+                break
+        if len(found) == 2:
+            break
+    for char, function in list(found.items()):  # a wrong guess about the interface must not corrupt updates
+        x, y = numpy.arange(5000, dtype=char), numpy.ones(5000, dtype=char)
+        function(y.size, 0.5, x.ctypes.data, 1, y.ctypes.data, 1)
+        if not numpy.array_equal(y, 1 + 0.5 * numpy.arange(5000, dtype=char)):
+            found.pop(char)
+    return found
+
+
+_AXPY = _numpy_blas_axpy()
+
+
 def is_basic_key(key: Any, masks: bool = False) -> bool:
     """True if ``x[key]`` is numpy's basic indexing: ints, slices, ``None`` and ``...`` only, so the
     result is a view of ``x``. With ``masks``, boolean arrays count too: such keys still pick each

@@ -52,7 +52,9 @@ def sum_to(grad: Any, shape: tuple) -> Any:
 def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool | None = None,
              create_graph: bool = False) -> None:
     """Accumulate d(tensor)/d(leaf) into ``.grad`` of every leaf that requires grad."""
-    _refuse_while_tracing(create_graph, "backward()")
+    watch = watching()
+    if watch is not None and watch.trace is not None and not create_graph:
+        return _traced_backward(tensor, gradient, retain_graph)
     seed = _seed(tensor, gradient, create_graph)
     _run([_node_of(tensor)], [seed], create_graph if retain_graph is None else retain_graph, create_graph)
 
@@ -88,6 +90,60 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         # a copy: the array may also be another input's result, or the caller's grad_outputs
         results.append(found if found is None or create_graph else Tensor(namespace(found).copy(found)))
     return tuple(results)
+
+
+def _traced_backward(tensor: Tensor, gradient: Any, retain_graph: bool | None) -> None:
+    """``backward()`` inside a trace: the gradients are computed by ops (``create_graph``), so the
+    trace records them, and each is added to its leaf's ``.grad`` by an ``AccumulateInto`` op, so
+    the trace records that too: a compiled training step replays its whole backward pass."""
+    if retain_graph:
+        raise TraceError("backward(retain_graph=True) inside a trace: a compiled step keeps no graph between "
+                         f"calls; call backward once per trace (at {call_site()})")
+    leaves = _leaves_of(tensor)
+    if not leaves:
+        _seed(tensor, gradient, True)  # the error backward would give
+    found = grad(tensor, leaves, grad_outputs=gradient, create_graph=True, allow_unused=True)
+    for leaf, value in zip(leaves, found):
+        if value is not None:
+            AccumulateInto.apply(value, leaf=leaf)
+
+
+def _leaves_of(tensor: Tensor) -> list:
+    """The leaves that require grad below ``tensor``, in the order a depth-first walk meets them."""
+    if tensor.node is None:
+        return [tensor] if tensor.requires_grad else []
+    leaves, seen, stack = [], set(), [tensor.node]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.function is AccumulateGrad:
+            leaf = node.extras["variable"]()
+            if leaf is not None:
+                leaves.append(leaf)
+            continue
+        stack.extend(parent for parent in reversed(node.parents) if parent is not None)
+    return leaves
+
+
+class AccumulateInto(Function):
+    """``leaf.grad += gradient`` as an op: what backward does at a leaf, as a trace records it.
+    ``fresh``: a compiled program says the gradient is its own, seen by no other step, and holds
+    that many references to it (its variable; its buffer pool): then a new ``.grad`` may be that
+    very array rather than a copy (checked: not a view, and referenced by nothing else)."""
+
+    name = "accumulate_into_grad"
+    differentiable = False
+    effect = True
+
+    def forward(ctx, gradient, leaf, fresh=0):
+        if leaf.grad is None:  # a new .grad shares memory with nothing else
+            adopt = fresh and gradient.base is None and sys.getrefcount(gradient) <= fresh + _CALL_REFS
+            leaf.grad = Tensor(gradient if adopt else namespace(gradient).copy(gradient))
+        else:
+            _accumulate(leaf, gradient, False)
+        return namespace(gradient).empty(0)
 
 
 def _refuse_while_tracing(create_graph: bool, what: str) -> None:
@@ -332,6 +388,7 @@ def _owned(grad: Any) -> Any:
 # Tensor's and getrefcount's. This is CPython 3.11-3.13 counting: _aliasing_self_test below
 # switches adoption off on an interpreter that counts otherwise.
 _EXCLUSIVE_REFS, _EXCLUSIVE_DATA_REFS = 4, 2
+_CALL_REFS = 2  # AccumulateInto's own: its argument, getrefcount's
 _ADOPT = True
 
 

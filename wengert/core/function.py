@@ -166,11 +166,17 @@ class Function:
                          over the broadcast axes and casts them to each input's dtype.
       ``differentiable`` False for ops whose output carries no gradient (comparisons, argmax).
       ``view``           the output shares memory with input 0 (and so its in-place versions).
+      ``writes_into``    ``forward`` takes ``out=``, an array of the output's shape and dtype to write
+                         the result into (a compiled program hands it a buffer it kept).
+      ``effect``         the op is run for a side effect (``Effect``, a leaf's gradient accumulation):
+                         a compiled function keeps it, in its place, though no output uses it.
     """
 
     broadcasting = False
     differentiable = True
     view = False
+    effect = False
+    writes_into = False
     name = "function"
     apply: Callable[..., Tensor]
 
@@ -195,16 +201,19 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
 
     def apply(*inputs: Any, **constants: Any) -> Tensor:
         arrays, parents, recording = [], [], False
-        for value in inputs:
-            if isinstance(value, Tensor):
-                arrays.append(value.data)
-                if value.requires_grad:
-                    parents.append(value.node or grad_accumulator(value))
-                    recording = True
-                    continue
-            else:
-                arrays.append(value)
-            parents.append(None)
+        try:  # costs nothing unless raised (Python 3.11's exception tables): the hot path has no lazy test
+            for value in inputs:
+                if isinstance(value, Tensor):
+                    arrays.append(value.data)
+                    if value.requires_grad:
+                        parents.append(value.node or grad_accumulator(value))
+                        recording = True
+                        continue
+                else:
+                    arrays.append(value)
+                parents.append(None)
+        except DeferredError as deferred:  # a lazy input (wengert.lazy): build the graph, compute nothing now
+            return deferred.tensor.defer(function, inputs, constants)
         node = None
         if recording and differentiable and grad_enabled():
             context = node = Node(function, tuple(parents), constants or None)
@@ -245,10 +254,48 @@ class Application(NamedTuple):
     result: Tensor
 
 
+class Effect(Function):
+    """A call made for what it does, not for a value: an optimizer's step, ``zero_grad``, a clipping.
+    Inside a trace, such calls apply themselves as this op, so that the trace keeps them in their
+    place among the ops and a compiled function replays them. The output is what ``action()``
+    returns (an array), or an empty array."""
+
+    name = "effect"
+    differentiable = False
+    effect = True
+
+    def forward(ctx, action):
+        result = action()
+        return result if hasattr(result, "dtype") else _NOTHING
+
+
+_NOTHING = namespace(0.0).empty(0)
+_NOTHING.flags.writeable = False
+
+
+def recorded(action: Callable[[], Any]) -> Any:
+    """``action()``; inside a trace, applied as an ``Effect`` op, so that a replay makes the call too
+    (then the result is a Tensor of what ``action`` returned)."""
+    watch = watching()
+    if watch is not None and watch.trace is not None:
+        return Effect.apply(action=action)
+    return action()
+
+
 class AccumulateGrad(Function):
     """The node at a leaf that requires grad: backward ends here, summing into ``leaf.grad``."""
 
     name = "accumulate_grad"
+
+
+class DeferredError(WengertError, RuntimeError):
+    """Raised by a lazy tensor (``wengert.lazy``) on its way into an op: ``apply`` hands the op to
+    ``tensor.defer`` instead of running it. Elsewhere it says that the tensor has no gradient yet."""
+
+    def __init__(self, tensor: Tensor) -> None:
+        super().__init__(f"{tensor!r} is lazy: it gets values and gradients when its graph runs "
+                         f"(wg.Graph(inputs, outputs).gradients(feed)), not from backward (at {call_site()})")
+        self.tensor = tensor
 
 
 def grad_accumulator(leaf: Tensor) -> Node:
@@ -256,6 +303,8 @@ def grad_accumulator(leaf: Tensor) -> Node:
     only weakly, so a graph never keeps a dropped leaf alive)."""
     node = leaf._accumulator
     if node is None:
+        if getattr(leaf, "defer", None) is not None:  # a lazy tensor: only on a leaf's first use
+            raise DeferredError(leaf)
         node = leaf._accumulator = Node(AccumulateGrad, (), {})
         node.variable = weakref.ref(leaf)
     node.shape, node.dtype = leaf.data.shape, leaf.data.dtype  # the leaf's array may have been replaced

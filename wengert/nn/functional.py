@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.backend import is_floating, namespace
+from ..core.backend import batch_matmul, is_floating, namespace
 from ..core.creation import Generator, default_generator
 from ..core.errors import OpIndexError, OpTypeError, OpValueError, call_site
 from ..core.function import Function
@@ -38,10 +38,11 @@ class Linear(Function):
     """y = x W^T + b for x (..., in), W (out, in), b (out,): PyTorch's layout of ``Linear``."""
 
     broadcasting = True  # mixed dtypes promote as in numpy; the engine casts the gradients back
+    writes_into = True  # out=: a compiled program's buffer from its last call
 
-    def forward(ctx, x, W, b=None):
+    def forward(ctx, x, W, b=None, out=None):
         ctx.save(x, W)
-        y = x @ W.mT
+        y = batch_matmul(x, W.mT, out if out is not None and x.dtype == W.dtype == out.dtype else None)
         if b is not None and b.dtype == y.dtype:
             y += b  # y is new, so adding in place saves an allocation
         elif b is not None:
@@ -51,7 +52,10 @@ class Linear(Function):
     def backward(ctx, upstream):
         x, W = ctx.saved
         need = ctx.needs_input_grad
-        grad_x = upstream @ W if need[0] else None
+        # x's gradient is a batch through W: under create_graph it is this op again, so that a
+        # compiled backward computes it as the forward does
+        grad_x = (Linear.apply(upstream, W.mT) if isinstance(upstream, Tensor) else batch_matmul(upstream, W)
+                  ) if need[0] else None
         # W and b are shared by every row of the batch: their gradients sum over it.
         rows = upstream.reshape(-1, upstream.shape[-1])
         grad_W = rows.mT @ x.reshape(-1, x.shape[-1]) if need[1] else None
@@ -74,7 +78,11 @@ class CrossEntropy(Function):
     name = "cross_entropy"
     broadcasting = True  # probabilities of another float dtype promote; the engine casts gradients back
 
-    def forward(ctx, logits, coefficients, denominator, reduction="mean", normalized=False):
+    def forward(ctx, logits, coefficients, denominator=None, reduction="mean", normalized=False):
+        # The mean divides by the rows of this batch (or by ``denominator``, the labels' summed class
+        # weights): counted here, from the arrays, so that a graph run on another batch counts its own.
+        if denominator is None:
+            denominator = logits.shape[0] if logits.ndim == 2 else 1
         log_probs = log_softmax(logits).data  # the op library's, run on arrays: no graph
         # logits (an input) is saved so that create_graph sees through it; log_probs spares recomputing.
         ctx.save(logits, coefficients, denominator, reduction, log_probs, normalized)
@@ -98,6 +106,8 @@ class CrossEntropy(Function):
             grad_logits = (probs - coefficients) * scale
         if need[1]:
             grad_coefficients = -log_probs * scale
+        if len(need) == 2:
+            return grad_logits, grad_coefficients
         return grad_logits, grad_coefficients, None  # the denominator counts labels: no gradient
 
 
@@ -124,14 +134,13 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str =
     if target_array.shape == z.shape and is_floating(target_array.dtype):  # class probabilities
         smoothed = target * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else target
         coefficients = smoothed if w is None else smoothed * w
-        denominator = z.shape[0] if z.ndim == 2 else 1
-        return CrossEntropy.apply(logits, coefficients, denominator, reduction=reduction)
+        return CrossEntropy.apply(logits, coefficients, reduction=reduction)
     labels = _class_labels("cross_entropy", target_array, z.shape)
     # From a Tensor of labels the one-hot rows are made by ops, so that a trace sees them depend on it.
     onehot = (xp.arange(classes) == (target if isinstance(target, Tensor) else labels)[..., None]).astype(z.dtype)
     coefficients = onehot * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else onehot
     if w is None:  # each row of one-hot labels, smoothed or not, sums to 1
-        return CrossEntropy.apply(logits, coefficients, labels.size, reduction=reduction, normalized=True)
+        return CrossEntropy.apply(logits, coefficients, reduction=reduction, normalized=True)
     return CrossEntropy.apply(logits, coefficients * w, (onehot * w).sum(), reduction=reduction)
 
 
@@ -141,14 +150,17 @@ def nll_loss(log_probs: Any, target: Any, weight: Any = None, reduction: str = "
     shape = tuple(log_probs.shape)
     if len(shape) not in (1, 2):
         raise OpValueError(f"nll_loss: input must have shape (N, C) or (C,), got {shape} (at {call_site()})")
-    labels = _class_labels("nll_loss", target.data if isinstance(target, Tensor) else target, shape)
-    xp = namespace(labels)
-    picked = log_probs[labels] if len(shape) == 1 else log_probs[xp.arange(shape[0]), labels]
+    x = log_probs.data if isinstance(log_probs, Tensor) else log_probs
+    labels = _class_labels("nll_loss", target.data if isinstance(target, Tensor) else target, tuple(x.shape))
+    # Picked by a one-hot mask that ops make from a Tensor of labels, as in cross_entropy: a graph then
+    # depends on the labels (and on the batch) instead of keeping the indices it was built with.
+    onehot = namespace(x).arange(shape[-1]) == (target if isinstance(target, Tensor) else labels)[..., None]
+    picked = where(onehot, log_probs, 0.0).sum(axis=-1)
     if weight is None:
         return _reduce(-picked, reduction, "nll_loss")
-    w = _class_weights("nll_loss", weight, log_probs.data if isinstance(log_probs, Tensor) else log_probs)[labels]
+    w = (onehot * _class_weights("nll_loss", weight, x)).sum(axis=-1)  # each label's class weight
     losses = -picked * w
-    return losses.sum() / xp.sum(w) if reduction == "mean" else _reduce(losses, reduction, "nll_loss")
+    return losses.sum() / w.sum() if reduction == "mean" else _reduce(losses, reduction, "nll_loss")
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:

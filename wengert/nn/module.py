@@ -6,6 +6,7 @@ in insertion order, so ``parameters()`` walks the tree without the user listing 
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -13,7 +14,7 @@ from typing import Any, NamedTuple
 
 from ..core.backend import as_dtype, float32, float64, is_floating, namespace
 from ..core.errors import BackwardError, OpTypeError, OpValueError, WengertError
-from ..core.function import Function, RemovableHandle
+from ..core.function import Function, RemovableHandle, recorded
 from ..core.grad_mode import grad_enabled
 from ..core.tensor import Tensor, bump_version
 from .utils import zero_grad_in_place
@@ -245,6 +246,9 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the parameters' gradients: drop them (the default), or zero them in place."""
+        recorded(functools.partial(self._zero_grad, set_to_none))
+
+    def _zero_grad(self, set_to_none: bool) -> None:
         for parameter in self.parameters():
             if set_to_none:
                 parameter.grad = None

@@ -7,15 +7,25 @@ from collections.abc import Iterable
 
 from ..core.backend import namespace
 from ..core.errors import OpValueError
+from ..core.function import recorded
+from ..core.grad_mode import watching
 from ..core.tensor import Tensor, bump_version
 
 
 def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> float:
     """Scale all gradients in place so that their joint ``norm_type``-norm is at most ``max_norm``;
-    returns the norm before clipping (as PyTorch does)."""
-    grads = [p.grad for p in ([parameters] if isinstance(parameters, Tensor) else parameters)
-             if p.grad is not None]
+    returns the norm before clipping (as PyTorch does). Inside a trace the call is recorded (a
+    compiled step clips on every replay) and the norm comes back as a 0-d Tensor."""
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    watch = watching()
+    if watch is not None and watch.trace is not None:
+        return recorded(lambda: namespace(0.0).asarray(_clip(parameters, max_norm, norm_type, error_if_nonfinite)))
+    return _clip(parameters, max_norm, norm_type, error_if_nonfinite)
+
+
+def _clip(parameters: list, max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float:
+    grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
     xp = namespace(grads[0].data)

@@ -20,11 +20,12 @@ class Matmul(Function):
     """numpy's matmul: 1-D operands are vectors, N-D ones stacks of matrices that broadcast."""
 
     broadcasting = True  # stacked (batch) axes broadcast; the engine sums their gradients
+    writes_into = True  # forward takes out=: a compiled program reuses a buffer of its last call
 
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, out=None):
         ctx.save(a, b)  # the inputs themselves: create_graph links them to their tensors
         try:
-            return namespace(a, b).matmul(*promote((a, b)))
+            return namespace(a, b).matmul(*promote((a, b)), out=out)
         except ValueError as error:  # numpy speaks of gufunc signatures: say which dimensions disagree
             raise ValueError(_matmul_mismatch(a, b) or str(error)) from None
 

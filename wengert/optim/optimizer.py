@@ -10,12 +10,14 @@ step allocates nothing the size of a parameter.
 from __future__ import annotations
 
 import copy
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..core.backend import namespace
+from ..core.backend import add_scaled_blas, namespace
 from ..core.errors import TraceError
+from ..core.function import recorded
 from ..core.grad_mode import enable_grad, watching
 from ..core.tensor import Tensor, bump_version
 from ..nn.utils import zero_grad_in_place
@@ -95,6 +97,9 @@ class Optimizer:
     # --- the step ---------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: drop them (the default), or zero their arrays in place."""
+        recorded(functools.partial(self._zero_grad, set_to_none))
+
+    def _zero_grad(self, set_to_none: bool) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none:
@@ -105,13 +110,20 @@ class Optimizer:
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()`` (called first) if given."""
         watch = watching()
-        if watch is not None and watch.trace is not None:  # in-place array updates: no trace sees them
-            raise TraceError(f"{type(self).__name__}.step() inside a trace (wg.compile, Graph.trace) would not be "
-                             "replayed: compile the loss, and step outside it")
+        if watch is not None and watch.trace is not None:  # a compiled step replays the update as an Effect
+            if closure is not None:
+                raise TraceError(f"{type(self).__name__}.step(closure) inside a trace (wg.compile): call the "
+                                 "closure's code in the compiled function, then step() without it")
+            recorded(self._update_all)
+            return None
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self._update_all()
+        return loss
+
+    def _update_all(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad
@@ -122,7 +134,6 @@ class Optimizer:
                                      f"gradient of shape {tuple(grad.shape)}")
                 self.update(p.data, grad.data, self.state[p], group)
                 bump_version(p)
-        return loss
 
     def update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """Change the array ``p`` in place, given its gradient array ``g`` (never modified)."""
@@ -226,6 +237,8 @@ def add_scaled(y: Any, alpha: float, x: Any, tmp: Any) -> None:
     """``y += alpha * x`` in place, with ``tmp`` (which may be ``x``) holding the product."""
     if alpha == 1:
         y += x
+        return
+    if add_scaled_blas(y, alpha, x):
         return
     multiply = namespace(x).multiply
     if x.size <= BLOCK or not (y.flags.c_contiguous and x.flags.c_contiguous and tmp.flags.c_contiguous):

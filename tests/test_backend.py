@@ -1,0 +1,60 @@
+"""The backend's two speed paths: a batch through a layer written column-major, and SGD-style
+updates by BLAS axpy; each must give numpy's values, and fall back where it does not apply."""
+
+import numpy as np
+import pytest
+
+from wengert.core import backend
+from wengert.core.backend import add_scaled_blas, batch_matmul
+
+
+@pytest.mark.parametrize("rows, inner, columns", [(3, 5, 7), (7, 5, 3), (4, 4, 4), (1, 9, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_batch_matmul_gives_the_product_in_the_faster_layout(rows, inner, columns, dtype):
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal((rows, inner)) * 4).astype(dtype)
+    b = (rng.standard_normal((inner, columns)) * 4).astype(dtype)
+    product = batch_matmul(a, b)
+    np.testing.assert_allclose(product, a @ b, rtol=1e-6)
+    assert product.dtype == (a @ b).dtype
+    if rows < columns and dtype != np.int64 and rows > 1:  # column-major exactly where it pays
+        assert product.flags.f_contiguous and not product.flags.c_contiguous
+    else:
+        assert product.flags.c_contiguous
+    out = np.empty_like(product)
+    assert batch_matmul(a, b, out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-6)
+
+
+def test_the_blas_axpy_of_numpys_own_library_is_found():
+    assert set(backend._AXPY) == {"f", "d"}, "numpy's BLAS axpy was not found: optimizer steps fall back to numpy"
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float64, 1e-15)])
+def test_add_scaled_blas_is_y_plus_alpha_x_in_place(dtype, tolerance):
+    rng = np.random.default_rng(1)
+    y, x = rng.standard_normal((70, 90)).astype(dtype), rng.standard_normal((70, 90)).astype(dtype)
+    expected = y + dtype(-0.3) * x
+    array = y
+    assert add_scaled_blas(y, -0.3, x)
+    assert y is array
+    np.testing.assert_allclose(y, expected, rtol=tolerance, atol=tolerance)
+
+
+def test_add_scaled_blas_declines_what_it_cannot_do_and_leaves_y_alone():
+    rng = np.random.default_rng(2)
+    big = rng.standard_normal((100, 100))
+    cases = [
+        (big[:, :50].copy(), big[:, :50]),  # x a strided view
+        (rng.standard_normal(10), rng.standard_normal(10)),  # small: numpy is as fast
+        (big.astype(np.float32), big),  # mixed dtypes
+        (np.arange(10_000), np.arange(10_000)),  # integers
+        (big.T.copy(order="C").T, big),  # y column-major
+    ]
+    read_only = big.copy()
+    read_only.flags.writeable = False
+    cases.append((read_only, big))
+    for y, x in cases:
+        before = y.copy()
+        assert not add_scaled_blas(y, 2.0, x)
+        np.testing.assert_array_equal(y, before)
