@@ -58,3 +58,15 @@ def test_add_scaled_blas_declines_what_it_cannot_do_and_leaves_y_alone():
         before = y.copy()
         assert not add_scaled_blas(y, 2.0, x)
         np.testing.assert_array_equal(y, before)
+
+
+@pytest.mark.parametrize("rows, inner, columns", [(512, 32, 784), (300, 8, 300), (256, 64, 1000), (300, 65, 400),
+                                                  (100, 4, 500)])
+def test_matmul_in_column_blocks_gives_the_product(rows, inner, columns):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((inner, rows)).T  # a weight's gradient: the batch's rows, transposed
+    b = rng.standard_normal((inner, columns))
+    np.testing.assert_allclose(backend.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    out = np.full((rows, columns), np.nan)
+    assert backend.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)  # every block written

@@ -239,12 +239,25 @@ def test_what_a_compiled_step_cannot_replay_is_refused():
         wg.compile(lambda x, y: plain(model, optimizer, x, y))(x.requires_grad_(), y)
 
 
+def test_a_compiled_step_computes_no_gradient_for_the_batch():
+    model = mlp()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    step = wg.compile(lambda x, y: plain(model, optimizer, x, y))
+    step(*batch(0))
+    (program,) = step.programs.values()
+    ops = [assignment.op for assignment in program.assignments]
+    # forward: 2 linears; backward: each weight's matmul, and the gradient of the hidden layer's
+    # input (a linear) -- but none for the batch's, which nothing asks for
+    assert ops.count("linear") == 3 and ops.count("matmul") == 2
+    assert not any(a.shape == (5, 4) and a.op in ("linear", "matmul") for a in program.assignments)
+
+
 def test_common_subexpressions_are_computed_once_but_not_across_a_step():
     x = wg.tensor([1.0, -2.0, 3.0], dtype=wg.float64, requires_grad=True)
     twice = wg.compile(lambda t: (wg.exp(t) * 2).sum() + (wg.exp(t) * 2).sum())
     value = twice(x)
     program = next(iter(twice.programs.values()))
-    assert program.steps < program.traced_steps
+    assert len(program.assignments) < program.traced_steps
     np.testing.assert_allclose(value.item(), 4 * np.exp([1.0, -2.0, 3.0]).sum())
     value.backward()
     np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, -2.0, 3.0]))

@@ -113,18 +113,18 @@ class Program:
         self.wants = [leaf.requires_grad for leaf in inputs] + [True] * len(self.parameters)
         self.differentiable = (differentiate and any(self.wants) and outputs[0].requires_grad
                                and outputs[0].dtype.kind == "f")
-        self.sources: list[str] = []  # the generated code, for reading (and for tests)
+        self.sources: list[str] = []  # the generated code and its assignments, for reading (and for tests)
         if not self.differentiable:
             kinds = _kinds(graph, dict(zip(graph.inputs, (leaf.data for leaf in inputs))))
             steps, results = _common_subexpressions(graph.assignments, graph.outputs)
-            self.traced_steps, self.steps = len(graph.assignments), len(steps)
+            self.traced_steps, self.assignments = len(graph.assignments), steps
             self.forward = self._generate(steps, [*graph.inputs, *graph.parameters], results, [], kinds)
             return
         joint, seed = _joint(graph, inputs)
         kinds = _kinds(joint, {**dict(zip(graph.inputs, (leaf.data for leaf in inputs))),
                                seed: joint.examples[seed]})
         steps, results = _common_subexpressions(joint.assignments, joint.outputs)
-        self.traced_steps, self.steps = len(joint.assignments), len(steps)
+        self.traced_steps, self.assignments = len(joint.assignments), steps
         forward_names = _needed_names(steps, results[:len(outputs)])
         forward_steps = [step for step in steps if step.name in forward_names]
         backward_steps = [step for step in steps if step.name not in forward_names]

@@ -96,6 +96,37 @@ def batch_matmul(a: Any, b: Any, out: Any = None) -> Any:
     return a @ b
 
 
+def matmul(a: Any, b: Any, out: Any = None) -> Any:
+    """``a @ b`` for arrays of one dtype. An outer-product-like product of matrices (a weight's
+    gradient at a small batch: a short inner dimension, many rows, as many columns or more) is
+    computed in column blocks narrower than its rows: OpenBLAS splits such a product badly
+    between its threads, and the blocks run faster (512x784 from an inner 32: 217 -> 134 us;
+    from an inner 128 the gain is within noise, from 1024 a 10% loss: so only up to 64)."""
+    if out is None and not (hasattr(a, "flags") and hasattr(b, "flags")):
+        return a @ b  # Tensors (a VJP under create_graph): their matmul op comes back here with arrays
+    xp = namespace(a, b)
+    if not (a.ndim == 2 and b.ndim == 2 and a.shape[1] <= 64 and 256 <= a.shape[0] <= b.shape[1]
+            and a.dtype == b.dtype and a.dtype.kind == "f" and (out is None or out.flags.c_contiguous)):
+        return xp.matmul(a, b, out=out)
+    rows, columns = a.shape[0], b.shape[1]
+    out = xp.empty((rows, columns), dtype=a.dtype) if out is None else out
+    width = -(-columns // (columns // rows + 1))
+    for start in range(0, columns, width):
+        xp.matmul(a, b[:, start:start + width], out=out[:, start:start + width])
+    return out
+
+
+def sum_rows(x: Any, keepdims: bool = False) -> Any:
+    """``x.sum(axis=0)`` for a matrix; for a floating one with many rows, as the product
+    ``ones @ x``: BLAS's matrix-vector product runs 2-8x faster than numpy's reduction down the
+    rows (a bias's gradient: 128x512 float32 column-major, 18 -> 4 us)."""
+    xp = namespace(x)
+    if x.ndim != 2 or x.shape[0] < 16 or x.dtype.char not in "fd" or not hasattr(x, "flags"):
+        return xp.sum(x, axis=0, keepdims=keepdims)
+    y = xp.ones(x.shape[0], dtype=x.dtype) @ x
+    return y.reshape(1, -1) if keepdims else y
+
+
 def add_scaled_blas(y: Any, alpha: float, x: Any) -> bool:
     """``y += alpha * x`` in place by BLAS axpy, where it applies (numpy arrays of one float dtype,
     both contiguous, not small): one pass over memory instead of numpy's two (a 784x512 float32

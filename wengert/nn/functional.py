@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.backend import batch_matmul, is_floating, namespace
+from ..core.backend import batch_matmul, is_floating, matmul, namespace, sum_rows
 from ..core.creation import Generator, default_generator
 from ..core.errors import OpIndexError, OpTypeError, OpValueError, call_site
 from ..core.function import Function
@@ -58,10 +58,10 @@ class Linear(Function):
                   ) if need[0] else None
         # W and b are shared by every row of the batch: their gradients sum over it.
         rows = upstream.reshape(-1, upstream.shape[-1])
-        grad_W = rows.mT @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        grad_W = matmul(rows.mT, x.reshape(-1, x.shape[-1])) if need[1] else None
         if len(need) == 2:
             return grad_x, grad_W
-        return grad_x, grad_W, (rows.sum(axis=0) if need[2] else None)
+        return grad_x, grad_W, (sum_rows(rows) if need[2] else None)
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:

@@ -11,7 +11,7 @@ import string
 from collections import Counter
 from typing import Any
 
-from ..core.backend import namespace
+from ..core.backend import matmul, namespace
 from ..core.dtypes import promote
 from ..core.function import Function
 
@@ -25,7 +25,7 @@ class Matmul(Function):
     def forward(ctx, a, b, out=None):
         ctx.save(a, b)  # the inputs themselves: create_graph links them to their tensors
         try:
-            return namespace(a, b).matmul(*promote((a, b)), out=out)
+            return matmul(*promote((a, b)), out=out)
         except ValueError as error:  # numpy speaks of gufunc signatures: say which dimensions disagree
             raise ValueError(_matmul_mismatch(a, b) or str(error)) from None
 
