@@ -10,6 +10,9 @@ import wengert as wg
 import wengert.nn.functional as F
 from wengert import nn
 from wengert.core.function import OPS
+from wengert.ops import decompositions
+from wengert.ops.elementwise import nan_to_num_op as nan_to_num
+from wengert.ops.elementwise import round_op
 
 SEED_LIST = [("z1", "add", ("x1", "x1")), ("z2", "add", ("z1", "x2")), ("f", "square", ("z2",))]
 
@@ -53,6 +56,7 @@ def labels(size, classes):
 
 POSITIVE = dict(low=0.5, high=2.0)
 V = random_array((3,), seed=7)  # constants inside traced functions (literals of the graph)
+EYE = np.eye(3)
 
 CASES = {
     # name: (function of tensors, its inputs)
@@ -141,6 +145,37 @@ CASES = {
     "view": (lambda x: x.view(3, 2), [floats(2, 3)]),
     "where": (lambda a, b: wg.where(a > 0, a, b), [floats(2, 3), floats(3)]),
 }
+# numpy's further elementwise math and the linear-algebra ops (for wengert.numpy, issue 9)
+UNIT = dict(low=-0.9, high=0.9)
+CASES.update({
+    "arccos": (wg.arccos, [floats(2, 3, **UNIT)]), "arcsin": (wg.arcsin, [floats(2, 3, **UNIT)]),
+    "arctan": (wg.arctan, [floats(2, 3)]), "arctanh": (wg.arctanh, [floats(2, 3, **UNIT)]),
+    "arccosh": (wg.arccosh, [floats(2, 3, low=1.5, high=3.0)]), "arcsinh": (wg.arcsinh, [floats(2, 3)]),
+    "arctan2": (wg.arctan2, [floats(2, 3), floats(3)]), "cbrt": (wg.cbrt, [floats(2, 3, **POSITIVE)]),
+    "ceil": (lambda x: wg.ceil(x) * x, [floats(2, 3)]), "floor": (lambda x: wg.floor(x) * x, [floats(2, 3)]),
+    "trunc": (lambda x: wg.trunc(x) * x, [floats(2, 3)]), "rint": (lambda x: wg.rint(x) * x, [floats(2, 3)]),
+    "round": (lambda x: round_op(x, decimals=1) * x, [floats(2, 3)]), "cosh": (wg.cosh, [floats(2, 3)]),
+    "sinh": (wg.sinh, [floats(2, 3)]), "tan": (wg.tan, [floats(2, 3, **UNIT)]),
+    "deg2rad": (wg.deg2rad, [floats(2, 3)]), "rad2deg": (wg.rad2deg, [floats(2, 3)]),
+    "exp2": (wg.exp2, [floats(2, 3)]), "log2": (wg.log2, [floats(2, 3, **POSITIVE)]),
+    "log10": (wg.log10, [floats(2, 3, **POSITIVE)]), "logaddexp2": (wg.logaddexp2, [floats(2, 3), floats(3)]),
+    "floor_divide": (lambda a, b: wg.floor_divide(a, b) * a, [floats(2, 3), floats(3, **POSITIVE)]),
+    "fmax": (wg.fmax, [floats(2, 3), floats(3)]), "fmin": (wg.fmin, [floats(2, 3), floats(3)]),
+    "fmod": (wg.fmod, [floats(2, 3), floats(3, **POSITIVE)]), "mod": (wg.mod, [floats(2, 3), floats(3, **POSITIVE)]),
+    "hypot": (wg.hypot, [floats(2, 3), floats(3)]), "reciprocal": (wg.reciprocal, [floats(2, 3, **POSITIVE)]),
+    "sinc": (wg.sinc, [floats(2, 3)]),
+    "nan_to_num": (lambda x: nan_to_num(wg.log(x), nan=0.0, posinf=5.0, neginf=-5.0), [floats(2, 3)]),
+    "inv": (lambda a: decompositions.Inv.apply(a + 3 * EYE), [floats(3, 3)]),
+    "det": (lambda a: decompositions.Det.apply(a + 3 * EYE), [floats(3, 3)]),
+    "logabsdet": (lambda a: decompositions.LogAbsDet.apply(a + 3 * EYE), [floats(3, 3)]),
+    "solve": (lambda a, b: decompositions.Solve.apply(a + 3 * EYE, b), [floats(3, 3), floats(3, 2)]),
+    "pinv": (decompositions.Pinv.apply, [floats(4, 3)]),
+    "cholesky": (lambda a: decompositions.Cholesky.apply(a @ a.T + 3 * EYE), [floats(3, 3)]),
+    "eigh": (lambda a: decompositions.Eigh.apply(a + a.T) ** 2, [floats(3, 3)]),
+    "svd": (lambda a: decompositions.Svd.apply(a) ** 2, [floats(4, 3)]),
+    "qr": (lambda a: decompositions.Qr.apply(a) ** 2, [floats(4, 3)]),
+})
+
 INTERNAL = {"accumulate_grad", "graph_root", "backward_hook", "compiled",  # the engine's own nodes, no user op
             "effect", "accumulate_into_grad"}  # what a trace records of backward() and step(): tested in test_compile
 

@@ -6,7 +6,7 @@
     f.backward()          # x.grad == -4
 """
 
-from . import autograd, data, nn, optim, viz
+from . import autograd, data, func, nn, optim, viz
 from .compile import CompileError, compile
 from .core.backend import (
     bool_,
@@ -47,6 +47,18 @@ from .core.function import Function, Node
 from .core.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .core.tensor import Tensor
 from .explain import explain
+from .func import (  # wg.grad is the transform (JAX's); wg.autograd.grad is PyTorch's
+    elementwise_grad,
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 from .gradcheck import GradcheckError, gradcheck
 from .graph import Graph, GraphError, tracing
 from .lazy import LazyError, LazyTensor, placeholder
@@ -66,6 +78,9 @@ __all__ = [
     "bool_", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "get_default_dtype",
     "set_default_dtype", "arange", "eye", "from_numpy", "full", "full_like", "linspace", "manual_seed", "ones",
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros", "zeros_like",
+    # function transforms (wengert.func)
+    "func", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
+    "elementwise_grad",
     # the layers above
     "data", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing", "viz", "placeholder", "LazyTensor",
     "LazyError",

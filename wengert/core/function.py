@@ -170,10 +170,16 @@ class Function:
                          the result into (a compiled program hands it a buffer it kept).
       ``effect``         the op is run for a side effect (``Effect``, a leaf's gradient accumulation):
                          a compiled function keeps it, in its place, though no output uses it.
+      ``linear``         the op is linear in its tensor inputs jointly: its forward-mode rule is the op
+                         itself applied to the tangents (``wengert.core.forward.tangent_of``).
+      ``jvp``            ``jvp(primals, tangents, result, **constants)``, the forward-mode rule: the
+                         output's tangent from the inputs' (a plain function in the class body).
     """
 
     broadcasting = False
     differentiable = True
+    linear = False
+    jvp: Callable[..., Any] | None = None
     view = False
     effect = False
     writes_into = False
@@ -233,11 +239,13 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
             if node.saved:
                 _record_versions(node, inputs, result)
         watch = watching()
-        if watch is not None:  # detect_anomaly or tracing: rare, so one lookup on the hot path
+        if watch is not None:  # detect_anomaly, tracing or forward mode: rare, so one lookup on the hot path
             if watch.anomaly:
                 _check_forward(name, node, inputs, out)
             if watch.trace is not None:
                 watch.trace.append(Application(function, inputs, constants, result))
+            if watch.tangents is not None:  # forward mode (wengert.core.forward): the output's tangent, now
+                watch.tangents.record(function, inputs, constants, result)
         return result
 
     apply.__name__ = apply.__qualname__ = name

@@ -15,11 +15,13 @@ from typing import Any, NamedTuple
 
 
 class Watch(NamedTuple):
-    """What every op of this thread is watched for, when anything is: NaNs (``detect_anomaly``)
-    and tracing (``trace`` is the list that each op application is appended to)."""
+    """What every op of this thread is watched for, when anything is: NaNs (``detect_anomaly``),
+    tracing (``trace`` is the list that each op application is appended to) and forward mode
+    (``tangents`` is the innermost ``wengert.core.forward.Sweep``, which each application is fed to)."""
 
     anomaly: bool = False
     trace: list | None = None
+    tangents: Any = None
 
 
 _grad_enabled: ContextVar[bool] = ContextVar("wengert_grad_enabled", default=True)
@@ -36,8 +38,8 @@ def anomaly_enabled() -> bool:
 
 
 class watch:
-    """Watch the ops of this thread as ``changes`` say (``anomaly=True``, ``trace=[...]``) inside the
-    block, keeping what the enclosing block watched otherwise."""
+    """Watch the ops of this thread as ``changes`` say (``anomaly=True``, ``trace=[...]``, ``tangents=sweep``)
+    inside the block, keeping what the enclosing block watched otherwise."""
 
     def __init__(self, **changes: Any) -> None:
         self.changes = changes

@@ -18,6 +18,7 @@ from ..core.function import Function
 from ..core.tensor import Tensor
 from ..ops import (
     absolute,
+    broadcast_to,
     clip,
     gelu,
     leaky_relu,
@@ -62,6 +63,14 @@ class Linear(Function):
         if len(need) == 2:
             return grad_x, grad_W
         return grad_x, grad_W, (sum_rows(rows) if need[2] else None)
+
+    def jvp(primals, tangents, result, out=None):
+        """dy = dx W^T + x dW^T + db: bilinear in (x, W), linear in b."""
+        x, W = primals[:2]
+        tx, tW = tangents[:2]
+        tb = tangents[2] if len(tangents) > 2 else None
+        terms = [Linear.apply(tx, W) if tx is not None else None, Linear.apply(x, tW) if tW is not None else None, tb]
+        return _tangent_sum(terms, result)
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
@@ -109,6 +118,31 @@ class CrossEntropy(Function):
         if len(need) == 2:
             return grad_logits, grad_coefficients
         return grad_logits, grad_coefficients, None  # the denominator counts labels: no gradient
+
+    def jvp(primals, tangents, result, denominator=None, reduction="mean", normalized=False):
+        """Per row, d(-sum_c a_c log p_c) = sum_c (p_c sum(a) - a_c) dz_c - sum_c log p_c da_c, for
+        p = softmax(z); reduced as the forward reduces. The denominator (a count of labels) is a
+        constant, as in the VJP."""
+        logits, coefficients = primals[:2]
+        tz, ta = tangents[:2]
+        if tz is None and ta is None:
+            return None
+        if len(primals) > 2:
+            denominator = primals[2]
+        elif denominator is None:
+            denominator = logits.shape[0] if logits.ndim == 2 else 1
+        log_probs = log_softmax(logits)
+        rows = []
+        if tz is not None:
+            # exact for any a; the VJP's ``normalized`` shortcut is the case sum(a) = 1 of it
+            spread = (log_probs.exp() * tz).sum(axis=-1) * coefficients.sum(axis=-1)
+            rows.append(spread - (tz * coefficients).sum(axis=-1))
+        if ta is not None:
+            rows.append(-(log_probs * ta).sum(axis=-1))
+        losses = _tangent_sum(rows, None)
+        if reduction != "none":
+            losses = losses.sum() / denominator if reduction == "mean" else losses.sum()
+        return _tangent_sum([losses], result)
 
 
 def cross_entropy(logits: Any, target: Any, weight: Any = None, reduction: str = "mean",
@@ -197,6 +231,27 @@ class BinaryCrossEntropy(Function):
         grad_p = upstream * (p - y) / xp.maximum(p * (1 - p), 1e-12) if ctx.needs_input_grad[0] else None
         grad_y = upstream * (_clamped_log(xp, 1 - p) - _clamped_log(xp, p)) if ctx.needs_input_grad[1] else None
         return grad_p, grad_y
+
+    def jvp(primals, tangents, result):
+        (p, y), (tp, ty) = primals, tangents
+        xp = namespace(result)
+        terms = [tp * (p - y) / xp.maximum(p * (1 - p), 1e-12) if tp is not None else None,
+                 ty * (_clamped_log(xp, 1 - p) - _clamped_log(xp, p)) if ty is not None else None]
+        return _tangent_sum(terms, result)
+
+
+def _tangent_sum(terms: list, result: Any) -> Any:
+    """The sum of the terms that are not None (None if none is), broadcast to ``result``'s shape and
+    cast to its dtype (a term may lack a broadcast input's axes); ``result=None`` leaves it as summed."""
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    if total is None or result is None:
+        return total
+    if tuple(total.shape) != tuple(result.shape):
+        total = broadcast_to(total, tuple(result.shape))
+    return total if total.dtype == result.dtype else total.astype(result.dtype)
 
 
 def _clamped_log(xp: Any, p: Any) -> Any:

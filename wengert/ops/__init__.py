@@ -1007,3 +1007,46 @@ __all__ = [
     "matrix_transpose", "pad", "repeat", "reshape", "roll", "scatter_add", "split", "squeeze", "stack", "swapaxes",
     "take_along_axis", "tile", "transpose",
 ]
+
+# --- added for wengert.numpy (issue 9): numpy's further elementwise math and linear algebra ------
+# Names only, so that gradient rules running on Tensors (create_graph) find them here, and
+# ``wg.tan`` and the like exist; numpy's full signatures live in ``wengert.numpy``.
+from . import decompositions  # noqa: E402, F401 - wengert.numpy.linalg applies its ops
+from .elementwise import (  # noqa: E402
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    cbrt,
+    ceil,
+    cosh,
+    deg2rad,
+    exp2,
+    floor,
+    floor_divide,
+    fmax,
+    fmin,
+    fmod,
+    hypot,
+    log2,
+    log10,
+    logaddexp2,
+    mod,
+    rad2deg,
+    reciprocal,
+    rint,
+    sinc,
+    sinh,
+    tan,
+    trunc,
+)
+
+remainder = mod
+__all__ += [
+    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt", "ceil", "cosh", "deg2rad",
+    "exp2", "floor", "floor_divide", "fmax", "fmin", "fmod", "hypot", "log10", "log2", "logaddexp2", "mod",
+    "rad2deg", "reciprocal", "remainder", "rint", "sinc", "sinh", "tan", "trunc",
+]

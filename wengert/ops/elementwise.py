@@ -30,6 +30,7 @@ from ..core.backend import namespace
 from ..core.dtypes import cast, promotion, unchanged_dtypes
 from ..core.errors import BackwardError
 from ..core.function import Function
+from ..core.tensor import Tensor
 
 
 def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: bool = False,
@@ -158,15 +159,54 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
             parent_a, parent_b = ctx.parents
             return (None if parent_a is None else first(*given)), (None if parent_b is None else second(*given))
 
+    jvp_rule = _jvp_from_vjps(vjps, picks, promoted, vjp_wants_xp,
+                              lambda values: promotion(values[fixed:], floating) if promotes else None)
+
     op = type(name, (Function,), {
         "name": name, "broadcasting": True, "differentiable": bool(vjps),
         "forward": staticmethod(forward_rule), "backward": staticmethod(backward_rule),
+        "jvp": staticmethod(jvp_rule),
         "__doc__": f"Elementwise {name}, broadcasting as numpy does.",
         # for compiled code, which knows the dtypes in advance: the bare rule and when it may skip the cast
         "rule": staticmethod(forward), "rule_wants_xp": forward_wants_xp,
         "promotion": staticmethod(lambda values: promotion(values[fixed:], floating) if promotes else None),
     })
     return op.apply
+
+
+def _jvp_from_vjps(vjps: tuple, picks: tuple, promoted: tuple, wants_xp: bool, promotion_of: Callable) -> Callable:
+    """The forward-mode rule of an elementwise op, from its VJPs: the Jacobian is diagonal (after
+    broadcasting), so each VJP with ``g`` replaced by its input's tangent, broadcast to the output's
+    shape, is that input's contribution to the output's tangent; the contributions add. The rules get
+    the inputs as Tensors (cast as forward cast them) and the output ``y``, so the tangent records
+    a graph and is seen by enclosing forward sweeps like any other value."""
+    def jvp(primals: tuple, tangents: tuple, result: Any, **constants: Any) -> Any:
+        dtype = promotion_of([getattr(value, "data", value) for value in primals])
+        saved = [result if pick < 0 else _as_operand(primals[pick]) for pick in picks]
+        if dtype is not None:
+            for position in promoted:
+                if getattr(saved[position], "dtype", dtype) != dtype:
+                    saved[position] = saved[position].astype(dtype)
+        shape, result_dtype = result.shape, result.dtype
+        total = None
+        for rule, tangent in zip(vjps, tangents):
+            if tangent is None or rule is None:  # no VJP: an input that takes no derivative (where's condition)
+                continue
+            if tangent.dtype != result_dtype:
+                tangent = tangent.astype(result_dtype)
+            xp = namespace(tangent)
+            if tangent.shape != shape:
+                tangent = xp.broadcast_to(tangent, shape)
+            term = rule(xp, tangent, *saved, **constants) if wants_xp else rule(tangent, *saved, **constants)
+            total = term if total is None else total + term
+        return total
+
+    return jvp
+
+
+def _as_operand(value: Any) -> Any:
+    """An input as a JVP rule takes it: Tensors and Python numbers as they are, an array as a Tensor."""
+    return Tensor(value) if hasattr(value, "dtype") and not isinstance(value, Tensor) else value
 
 
 def _refusal(name: str, index: int) -> Callable:
@@ -316,3 +356,57 @@ isfinite = elementwise("isfinite", lambda xp, x: xp.isfinite(x))
 logical_and = elementwise("logical_and", lambda xp, a, b: xp.logical_and(a, b), promotes=False)
 logical_or = elementwise("logical_or", lambda xp, a, b: xp.logical_or(a, b), promotes=False)
 logical_not = elementwise("logical_not", lambda xp, x: xp.logical_not(x), promotes=False)
+
+# --- numpy's further elementwise math (for wengert.numpy) ----------------------------------------
+tan = elementwise("tan", lambda xp, x: xp.tan(x), lambda g, y: g * (1 + y * y), floating=True)
+arcsin = elementwise("arcsin", lambda xp, x: xp.arcsin(x), lambda xp, g, x: g / xp.sqrt(1 - x * x), floating=True)
+arccos = elementwise("arccos", lambda xp, x: xp.arccos(x), lambda xp, g, x: -g / xp.sqrt(1 - x * x), floating=True)
+arctan = elementwise("arctan", lambda xp, x: xp.arctan(x), lambda g, x: g / (1 + x * x), floating=True)
+sinh = elementwise("sinh", lambda xp, x: xp.sinh(x), lambda xp, g, x: g * xp.cosh(x), floating=True)
+cosh = elementwise("cosh", lambda xp, x: xp.cosh(x), lambda xp, g, x: g * xp.sinh(x), floating=True)
+arcsinh = elementwise("arcsinh", lambda xp, x: xp.arcsinh(x), lambda xp, g, x: g / xp.sqrt(x * x + 1),
+                      floating=True)
+arccosh = elementwise("arccosh", lambda xp, x: xp.arccosh(x), lambda xp, g, x: g / xp.sqrt(x * x - 1),
+                      floating=True)
+arctanh = elementwise("arctanh", lambda xp, x: xp.arctanh(x), lambda g, x: g / (1 - x * x), floating=True)
+log2 = elementwise("log2", lambda xp, x: xp.log2(x), lambda g, x: g / (x * math.log(2)), floating=True)
+log10 = elementwise("log10", lambda xp, x: xp.log10(x), lambda g, x: g / (x * math.log(10)), floating=True)
+exp2 = elementwise("exp2", lambda xp, x: xp.exp2(x), lambda g, y: g * y * math.log(2), floating=True)
+cbrt = elementwise("cbrt", lambda xp, x: xp.cbrt(x), lambda g, y: g / (3 * y * y), floating=True)
+reciprocal = elementwise("reciprocal", lambda x: 1 / x, lambda g, y: -g * y * y, floating=True)
+deg2rad = elementwise("deg2rad", lambda xp, x: xp.deg2rad(x), lambda g: g * (math.pi / 180), floating=True)
+rad2deg = elementwise("rad2deg", lambda xp, x: xp.rad2deg(x), lambda g: g * (180 / math.pi), floating=True)
+# sinc(x) = sin(pi x) / (pi x); its derivative (cos(pi x) - sinc(x)) / x is 0 at x = 0.
+sinc = elementwise("sinc", lambda xp, x: xp.sinc(x),
+                   lambda xp, g, x, y: xp.where(x == 0, 0, g * (xp.cos(math.pi * x) - y) / xp.where(x == 0, 1, x)),
+                   floating=True)
+hypot = elementwise("hypot", lambda xp, a, b: xp.hypot(a, b), lambda g, a, b, y: g * a / y,
+                    lambda g, a, b, y: g * b / y, floating=True)
+arctan2 = elementwise("arctan2", lambda xp, a, b: xp.arctan2(a, b), lambda g, a, b: g * b / (a * a + b * b),
+                      lambda g, a, b: -g * a / (a * a + b * b), floating=True)
+logaddexp2 = elementwise("logaddexp2", lambda xp, a, b: xp.logaddexp2(a, b),
+                         lambda xp, g, a, b, y: g * xp.exp((a - y) * math.log(2)),
+                         lambda xp, g, a, b, y: g * xp.exp((b - y) * math.log(2)), floating=True)
+# numpy's mod (remainder) takes the divisor's sign: a - floor(a / b) b; fmod the dividend's: a - trunc(a / b) b.
+mod = elementwise("mod", lambda xp, a, b: xp.mod(a, b), lambda xp, g, a, b: g,
+                  lambda xp, g, a, b: -g * xp.floor(a / b))
+fmod = elementwise("fmod", lambda xp, a, b: xp.fmod(a, b), lambda xp, g, a, b: g,
+                   lambda xp, g, a, b: -g * xp.trunc(a / b))
+# fmax/fmin: maximum/minimum that prefer a number to a NaN; ties share the gradient.
+fmax = elementwise("fmax", lambda xp, a, b: xp.fmax(a, b),
+                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((a > b) | xp.isnan(b))),
+                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((b > a) | xp.isnan(a))))
+fmin = elementwise("fmin", lambda xp, a, b: xp.fmin(a, b),
+                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((a < b) | xp.isnan(b))),
+                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((b < a) | xp.isnan(a))))
+nan_to_num_op = elementwise(
+    "nan_to_num", lambda xp, x, *, nan, posinf, neginf: xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+    lambda xp, g, x, *, nan, posinf, neginf: g * xp.isfinite(x))
+# Piecewise constant: a zero gradient (autograd's and PyTorch's choice), so the result stays in the graph.
+floor = elementwise("floor", lambda xp, x: xp.floor(x), lambda g: 0 * g)
+ceil = elementwise("ceil", lambda xp, x: xp.ceil(x), lambda g: 0 * g)
+trunc = elementwise("trunc", lambda xp, x: xp.trunc(x), lambda g: 0 * g)
+rint = elementwise("rint", lambda xp, x: xp.rint(x), lambda g: 0 * g)
+round_op = elementwise("round", lambda xp, x, *, decimals: xp.round(x, decimals), lambda g, *, decimals: 0 * g)
+floor_divide = elementwise("floor_divide", lambda xp, a, b: xp.floor_divide(a, b), lambda g: 0 * g,
+                           lambda g: 0 * g)

@@ -32,6 +32,7 @@ def along_axis_key(index: Any, axis: int, sizes: tuple) -> tuple:
 
 class Index(Function):
     name = "getitem"
+    linear = True
 
     def forward(ctx, x, key):
         ctx.save(x.shape, key)
@@ -53,6 +54,7 @@ class ScatterAdd(Function):
     """Zeros of ``shape`` with ``values`` added at ``key`` (repeated indices accumulate)."""
 
     name = "scatter_add"
+    linear = True
     broadcasting = True  # values broadcast to the shape of x[key], as in numpy
 
     def forward(ctx, values, key, shape):

@@ -49,6 +49,12 @@ class Matmul(Function):
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
 
+    def jvp(primals, tangents, result, out=None):
+        """d(a @ b) = da @ b + a @ db."""
+        (a, b), (ta, tb) = primals, tangents
+        terms = [Matmul.apply(ta, b) if ta is not None else None, Matmul.apply(a, tb) if tb is not None else None]
+        return _sum_of_terms(terms, result)
+
 
 class Einsum(Function):
     """numpy's einsum (implicit and explicit output, ellipsis). Each operand's VJP is another
@@ -96,6 +102,23 @@ class Einsum(Function):
                 grad = xp.broadcast_to(xp.reshape(grad, sizes), shape)
             grads.append(grad)
         return tuple(grads)
+
+    def jvp(primals, tangents, result, subscripts):
+        """Multilinear: one einsum per operand that has a tangent, that operand replaced by its tangent."""
+        terms = [Einsum.apply(*primals[:index], tangent, *primals[index + 1:], subscripts=subscripts)
+                 for index, tangent in enumerate(tangents) if tangent is not None]
+        return _sum_of_terms(terms, result)
+
+
+def _sum_of_terms(terms: list, result: Any) -> Any:
+    """The sum of the terms that are not None, in the result's dtype (None if all are None)."""
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    if total is not None and total.dtype != result.dtype:  # a float32 tangent of a float64 product
+        total = total.astype(result.dtype)
+    return total
 
 
 def _explicit(subscripts: str, shapes: list) -> tuple[list[str], str]:

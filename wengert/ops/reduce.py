@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.backend import namespace, sum_rows
 from ..core.function import Function
-from ..core.grad_mode import is_grad_enabled
+from ..core.grad_mode import is_grad_enabled, watching
 
 
 def _axes(shape: tuple, axis: Any) -> set:
@@ -42,7 +42,21 @@ def _unreduce(g: Any, kept: tuple, shape: tuple) -> Any:
     return xp.broadcast_to(xp.reshape(g, kept), shape)
 
 
+def _ops() -> Any:
+    """The op library, for JVP rules written with ops on Tensors (imported late: it imports this module)."""
+    from .. import ops
+    return ops
+
+
+def _weighted_sum(tangent: Any, weights: Any, axis: Any, keepdims: bool) -> Any:
+    """sum(tangent * weights) over ``axis``: the JVP of a reduction whose derivative is ``weights``
+    (the VJP's factor for an upstream gradient of ones), so that JVP and VJP are each other's transpose."""
+    return _ops().sum(tangent * weights, axis=axis, keepdims=keepdims)
+
+
 class Sum(Function):
+    linear = True
+
     def forward(ctx, x, axis=None, keepdims=False):
         if x.ndim == 2 and axis in (0, -2):  # a batch's sum (a bias's gradient): BLAS is faster
             y = sum_rows(x, keepdims)
@@ -57,6 +71,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    linear = True
+
     def forward(ctx, x, axis=None, keepdims=False):
         y = namespace(x).mean(x, axis=axis, keepdims=keepdims)
         ctx.save(x.shape, kept_shape(x.shape, axis), _count(x.shape, axis))
@@ -83,6 +99,13 @@ class Var(Function):
         centered = x - xp.mean(x, axis=axis, keepdims=True)
         return xp.reshape(upstream, kept) * centered * (2 / dof)
 
+    def jvp(primals, tangents, result, axis=None, keepdims=False, ddof=0):
+        (x,), (tx,) = primals, tangents
+        if tx is None:
+            return None
+        centered = x - _ops().mean(x, axis=axis, keepdims=True)
+        return _weighted_sum(tx, centered, axis, keepdims) * 2 / _dof(x, axis, ddof, result)
+
 
 class Std(Function):
     """Standard deviation with numpy's ``ddof`` (0 by default)."""
@@ -100,6 +123,21 @@ class Std(Function):
         # Where the spread is 0 its gradient is taken as 0 (PyTorch's rule), not 0/0.
         scale = upstream / xp.where(y == 0, float("inf"), y)
         return xp.reshape(scale, kept) * centered * (1 / dof)
+
+    def jvp(primals, tangents, result, axis=None, keepdims=False, ddof=0):
+        (x,), (tx,) = primals, tangents
+        if tx is None:
+            return None
+        ops = _ops()
+        centered = x - ops.mean(x, axis=axis, keepdims=True)
+        # d std = d var / (2 std), taken as 0 where the spread is 0, as the VJP takes it
+        spread = ops.where(result == 0, float("inf"), result) * _dof(x, axis, ddof, result)
+        return _weighted_sum(tx, centered, axis, keepdims) / spread
+
+
+def _dof(x: Any, axis: Any, ddof: Any, result: Any) -> Any:
+    """n - ddof as a 0-d array of the result's dtype (no degrees of freedom divide to inf or nan, not raise)."""
+    return namespace(result.data).asarray(_count(tuple(x.shape), axis) - ddof, dtype=result.dtype)
 
 
 def _extreme_forward(reduction: str) -> Any:
@@ -119,6 +157,15 @@ class Max(Function):
 
     def backward(ctx, upstream):
         return _route_to_extremes(upstream, *ctx.saved)
+
+    def jvp(primals, tangents, result, axis=None, keepdims=False):
+        (x,), (tx,) = primals, tangents
+        if tx is None:
+            return None
+        # The mean of the tangent over the tied extremes: the transpose of the VJP's equal split.
+        ops = _ops()
+        winners = ops.astype(x == ops.reshape(result, kept_shape(tuple(x.shape), axis)), tx.dtype)
+        return _weighted_sum(tx, winners, axis, keepdims) / ops.sum(winners, axis=axis, keepdims=keepdims)
 
 
 class Min(Max):
@@ -146,12 +193,23 @@ class Prod(Function):
     def backward(ctx, upstream):
         x, y, axis, kept = ctx.saved
         xp = namespace(upstream)
-        is_zero = x == 0
-        zeros = xp.sum(is_zero, axis=axis, keepdims=True)
-        nonzero_x = xp.where(is_zero, 1, x)
-        others = xp.where(zeros == 0, xp.reshape(y, kept) / nonzero_x,
-                          xp.where(is_zero & (zeros == 1), xp.prod(nonzero_x, axis=axis, keepdims=True), 0))
-        return xp.reshape(upstream, kept) * others
+        return xp.reshape(upstream, kept) * _product_of_others(xp, x, y, axis, kept)
+
+    def jvp(primals, tangents, result, axis=None, keepdims=False):
+        (x,), (tx,) = primals, tangents
+        if tx is None:
+            return None
+        others = _product_of_others(_ops(), x, result, axis, kept_shape(tuple(x.shape), axis))
+        return _weighted_sum(tx, others, axis, keepdims)
+
+
+def _product_of_others(xp: Any, x: Any, y: Any, axis: Any, kept: tuple) -> Any:
+    """d prod / d x_i: the product of the other elements of x_i's slice, exact with zeros (y = prod(x))."""
+    is_zero = x == 0
+    zeros = xp.sum(is_zero, axis=axis, keepdims=True)
+    nonzero_x = xp.where(is_zero, 1, x)
+    return xp.where(zeros == 0, xp.reshape(y, kept) / nonzero_x,
+                    xp.where(is_zero & (zeros == 1), xp.prod(nonzero_x, axis=axis, keepdims=True), 0))
 
 
 class Norm(Function):
@@ -178,17 +236,31 @@ class Norm(Function):
         g = xp.reshape(upstream, kept)
         if ord == 0:  # a count: piecewise constant
             return xp.broadcast_to(0 * g, x.shape)
-        if ord == 1:
-            return g * xp.sign(x)
-        norm = xp.reshape(y, kept)
-        # Where the norm is 0 so is every numerator below: dividing by 1 there gives PyTorch's 0.
-        safe_norm = xp.where(norm == 0, 1, norm)
-        if ord == 2:
-            return g * x / safe_norm
-        # d/dx_i = sign(x_i) |x_i|^(p-1) / norm^(p-1), taken as 0 at x_i = 0 (as PyTorch) even for p < 1,
-        # where the power alone would be inf: sign(0) = 0 times 1.
-        scaled = xp.sign(x) * xp.where(x == 0, 1, xp.abs(x)) ** (ord - 1)
-        return g * scaled / safe_norm ** (ord - 1)
+        return g * _norm_derivative(xp, x, xp.reshape(y, kept), ord)
+
+    def jvp(primals, tangents, result, ord=2, axis=None, keepdims=False):
+        (x,), (tx,) = primals, tangents
+        if tx is None:
+            return None
+        if ord == 0:  # a count: piecewise constant
+            return _weighted_sum(tx, 0, axis, keepdims)
+        ops = _ops()
+        derivative = _norm_derivative(ops, x, ops.reshape(result, kept_shape(tuple(x.shape), axis)), ord)
+        return _weighted_sum(tx, derivative, axis, keepdims)
+
+
+def _norm_derivative(xp: Any, x: Any, norm: Any, ord: Any) -> Any:
+    """d norm / d x_i for ord > 0, ``norm`` in the kept-dims shape; 0 where the norm is 0 (as PyTorch)."""
+    if ord == 1:
+        return xp.sign(x)
+    # Where the norm is 0 so is every numerator below: dividing by 1 there gives PyTorch's 0.
+    safe_norm = xp.where(norm == 0, 1, norm)
+    if ord == 2:
+        return x / safe_norm
+    # d/dx_i = sign(x_i) |x_i|^(p-1) / norm^(p-1), taken as 0 at x_i = 0 (as PyTorch) even for p < 1,
+    # where the power alone would be inf: sign(0) = 0 times 1.
+    scaled = xp.sign(x) * xp.where(x == 0, 1, xp.abs(x)) ** (ord - 1)
+    return scaled / safe_norm ** (ord - 1)
 
 
 # --- scans: running sums and products along one axis --------------------------------------
@@ -201,6 +273,8 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
 class Cumsum(Function):
     """Running sum along ``axis`` (an int); each element's gradient is the sum of the upstream
     gradient from its position on."""
+
+    linear = True
 
     def forward(ctx, x, axis):
         ctx.save(axis)
@@ -240,6 +314,20 @@ class Cumprod(Function):
         products_without_it = xp.cumprod(xp.where(first_zero, 1, x), axis=axis)
         return xp.where(first_zero, _reverse_cumsum(upstream * products_without_it, axis), grad)
 
+    def jvp(primals, tangents, result, axis):
+        (x,), (tx,) = primals, tangents
+        if tx is None:
+            return None
+        ops = _ops()
+        axis = axis % x.ndim
+        data = getattr(x, "data", x)
+        watch = watching()
+        # A trace replays on other values, so it gets the form that is exact with zeros anywhere.
+        if (watch is None or watch.trace is None) and not bool(namespace(data).any(data == 0)):
+            # y_j sum_{k <= j} tx_k / x_k: exact, to every order, near a point without zeros
+            return result * ops.cumsum(tx / x, axis=axis)
+        return _cumprod_jvp_by_position(ops, tx, x, axis)
+
 
 def _cumprod_vjp_by_position(g: Any, x: Any, axis: int) -> Any:
     """grad[k] = sum over j >= k of g[j] * (product of x[m] for m <= j, m != k), one k at a time
@@ -253,6 +341,23 @@ def _cumprod_vjp_by_position(g: Any, x: Any, axis: int) -> Any:
         omitted = xp.concatenate([until_k, until_k * after_k], axis=axis)
         grads.append(xp.sum(g[(*before, slice(k, None))] * omitted, axis=axis))
     return xp.stack(grads, axis=axis)
+
+
+def _cumprod_jvp_by_position(xp: Any, t: Any, x: Any, axis: int) -> Any:
+    """ty[j] = sum over k <= j of t[k] * (product of x[m] for m <= j, m != k), one k at a time
+    (O(n^2)): exact with zeros anywhere; the transpose of ``_cumprod_vjp_by_position``."""
+    before = (slice(None),) * axis
+    n = x.shape[axis]
+    total = None
+    for k in range(n):
+        until_k = xp.prod(x[(*before, slice(0, k))], axis=axis, keepdims=True)
+        after_k = xp.cumprod(x[(*before, slice(k + 1, None))], axis=axis)
+        # positions j >= k get t[k] times the products without x[k]; positions before k get nothing
+        term = t[(*before, slice(k, k + 1))] * xp.concatenate([until_k, until_k * after_k], axis=axis)
+        if k:
+            term = xp.pad(term, [(k, 0) if d == axis else (0, 0) for d in range(x.ndim)])
+        total = term if total is None else total + term
+    return total if total is not None else t
 
 
 class LogSumExp(Function):
@@ -274,6 +379,14 @@ class LogSumExp(Function):
         xp = namespace(upstream)
         return xp.reshape(upstream, kept) * xp.exp(x - xp.reshape(y, kept))
 
+    def jvp(primals, tangents, result, axis=None, keepdims=False):
+        (x,), (tx,) = primals, tangents
+        if tx is None:
+            return None
+        ops = _ops()
+        weights = ops.exp(x - ops.reshape(result, kept_shape(tuple(x.shape), axis)))  # softmax(x)
+        return _weighted_sum(tx, weights, axis, keepdims)
+
 
 class Softmax(Function):
     """exp(x) / sum(exp(x)) along ``axis`` (stable: the max is subtracted first)."""
@@ -290,6 +403,12 @@ class Softmax(Function):
         xp = namespace(upstream)
         return y * (upstream - xp.sum(upstream * y, axis=axis, keepdims=True))
 
+    def jvp(primals, tangents, result, axis=-1):
+        (tx,) = tangents
+        if tx is None:
+            return None
+        return result * (tx - _weighted_sum(tx, result, axis, True))
+
 
 class LogSoftmax(Function):
     """x - logsumexp(x) along ``axis`` (stable)."""
@@ -305,6 +424,12 @@ class LogSoftmax(Function):
         y, axis = ctx.saved
         xp = namespace(upstream)
         return upstream - xp.exp(y) * xp.sum(upstream, axis=axis, keepdims=True)
+
+    def jvp(primals, tangents, result, axis=-1):
+        (tx,) = tangents
+        if tx is None:
+            return None
+        return tx - _weighted_sum(tx, _ops().exp(result), axis, True)
 
 
 # --- reductions without gradient ------------------------------------------------------

@@ -13,6 +13,7 @@ from ..core.function import Function
 
 
 class Reshape(Function):
+    linear = True
     view = True
 
     def forward(ctx, x, shape):
@@ -44,9 +45,16 @@ class View(Function):
 
     backward = Reshape.backward
 
+    def jvp(primals, tangents, result, shape):
+        # a reshape, not a view: the tangent's layout may need a copy where the input's did not
+        (tangent,) = tangents
+        return None if tangent is None else Reshape.apply(tangent, shape=shape)
+
 
 class Clone(Function):
     """A copy (C-contiguous) that stays in the graph: its gradient passes through unchanged."""
+
+    linear = True
 
     def forward(ctx, x):
         return x.copy()
@@ -58,6 +66,7 @@ class Clone(Function):
 class Transpose(Function):
     """Permute axes (``axes=None`` reverses them, as numpy's ``.T``)."""
 
+    linear = True
     view = True
 
     def forward(ctx, x, axes=None):
@@ -72,6 +81,7 @@ class Transpose(Function):
 
 
 class Swapaxes(Function):
+    linear = True
     view = True
 
     def forward(ctx, x, axis1, axis2):
@@ -83,6 +93,7 @@ class Swapaxes(Function):
 
 
 class ExpandDims(Function):
+    linear = True
     view = True
     name = "expand_dims"
 
@@ -94,6 +105,7 @@ class ExpandDims(Function):
 
 
 class Squeeze(Function):
+    linear = True
     view = True
 
     def forward(ctx, x, axis=None):
@@ -106,6 +118,7 @@ class Squeeze(Function):
 class BroadcastTo(Function):
     """A read-only view repeating size-1 and missing leading axes; its VJP sums them back."""
 
+    linear = True
     view = True
     name = "broadcast_to"
 
@@ -121,6 +134,7 @@ class BroadcastTo(Function):
 class AsType(Function):
     """Cast to another floating dtype; the gradient is cast back."""
 
+    linear = True
     name = "astype"
 
     def forward(ctx, x, dtype):
@@ -133,6 +147,7 @@ class AsType(Function):
 
 
 class Concatenate(Function):
+    linear = True
     broadcasting = True  # inputs of different dtypes are promoted; gradients are cast back
 
     def forward(ctx, *arrays, axis=0):
@@ -151,6 +166,7 @@ class Concatenate(Function):
 
 
 class Stack(Function):
+    linear = True
     broadcasting = True
 
     def forward(ctx, *arrays, axis=0):
@@ -178,9 +194,16 @@ class Pad(Function):
         (crop,) = ctx.saved
         return upstream[crop]
 
+    def jvp(primals, tangents, result, pad_width, constant_values=0):
+        # the padding is a constant: its tangent is 0, whatever value it has
+        (tangent,) = tangents
+        return None if tangent is None else Pad.apply(tangent, pad_width=pad_width)
+
 
 class Repeat(Function):
     """Repeat each element (numpy's ``repeat``); the VJP sums each element's copies."""
+
+    linear = True
 
     def forward(ctx, x, repeats, axis=None):
         xp = namespace(x)
@@ -199,6 +222,8 @@ class Repeat(Function):
 
 class Tile(Function):
     """Tile the whole array ``reps`` times (numpy's ``tile``); the VJP sums the tiles."""
+
+    linear = True
 
     def forward(ctx, x, reps):
         xp = namespace(x)
@@ -220,6 +245,8 @@ class Flip(Function):
     """Reverse the order along ``axis`` (an int, a tuple, or None for all axes). The result is a
     copy, as PyTorch's (numpy's is a view); the VJP flips the gradient back."""
 
+    linear = True
+
     def forward(ctx, x, axis=None):
         ctx.save(axis)
         return namespace(x).flip(x, axis=axis).copy()
@@ -233,6 +260,8 @@ class Roll(Function):
     """Shift elements cyclically by ``shift`` along ``axis`` (None: over the flattened array);
     the VJP rolls the gradient back by the opposite shift."""
 
+    linear = True
+
     def forward(ctx, x, shift, axis=None):
         ctx.save(tuple(-n for n in shift) if isinstance(shift, tuple) else -shift, axis)
         return namespace(x).roll(x, shift, axis=axis)
@@ -245,6 +274,8 @@ class Roll(Function):
 class Triangle(Function):
     """The lower (``upper=False``, numpy's ``tril``) or upper (``triu``) triangle of the last two
     axes, from diagonal ``k`` on, zeros elsewhere: a fixed mask, so its VJP is the same triangle."""
+
+    linear = True
 
     def forward(ctx, x, k=0, upper=False):
         ctx.save(k, upper)
