@@ -248,3 +248,11 @@ def test_detect_anomaly_reports_a_nan_made_in_forward_with_its_line():
         with pytest.raises(wg.BackwardError, match="sqrt produced NaN"):
             wg.sqrt(wg.tensor([-1.0]))  # also where nothing requires grad
         assert np.isnan(wg.log(wg.tensor([np.nan])).item())  # a NaN given is not the op's doing
+
+
+def test_a_complex_value_in_a_computation_that_requires_grad_is_refused_where_it_enters():
+    x = wg.tensor([1.0, 2.0], requires_grad=True)
+    for make in (lambda: x * 1j, lambda: x + np.array([1j, 2j]), lambda: wg.multiply(x, wg.tensor([1j, 1j]))):
+        with pytest.raises(TypeError, match=r"complex value \(complex.*requires grad"):
+            make()
+    assert (wg.tensor([1.0, 2.0]) * 1j).dtype.kind == "c"  # without a gradient, complex stays numpy's

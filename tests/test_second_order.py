@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from conftest import random_array
 
 import wengert as wg
+import wengert.numpy as wnp
+from wengert.core.function import OPS
 
 SPECIAL = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
 PAIRS = np.array(list(itertools.product(SPECIAL, SPECIAL))).T  # every pair, ties included
@@ -101,6 +103,30 @@ UNARY = {
     "maximum-0": (lambda x: wg.maximum(x, 0.0), lambda x: torch.maximum(x, torch.tensor(0.0))),
     "minimum-1": (lambda x: wg.minimum(x, 1.0), lambda x: torch.minimum(x, torch.tensor(1.0))),
     "where": (lambda x: wg.where(x > 0, x * x, x ** 3), lambda x: torch.where(x > 0, x * x, x ** 3)),
+    # numpy's further math (wengert.numpy's)
+    "tan": (wg.tan, torch.tan),
+    "arcsin": (wg.arcsin, torch.asin),
+    "arccos": (wg.arccos, torch.acos),
+    "arctan": (wg.arctan, torch.atan),
+    "sinh": (wg.sinh, torch.sinh),
+    "cosh": (wg.cosh, torch.cosh),
+    "arcsinh": (wg.arcsinh, torch.asinh),
+    "arccosh": (wg.arccosh, torch.acosh),
+    "arctanh": (wg.arctanh, torch.atanh),
+    "log2": (wg.log2, torch.log2),
+    "log10": (wg.log10, torch.log10),
+    "exp2": (wg.exp2, torch.exp2),
+    "cbrt": (wg.cbrt, lambda x: torch.sign(x) * x.abs() ** (1 / 3)),
+    "reciprocal": (wg.reciprocal, torch.reciprocal),
+    "deg2rad": (wg.deg2rad, torch.deg2rad),
+    "rad2deg": (wg.rad2deg, torch.rad2deg),
+    "sinc": (wg.sinc, torch.sinc),
+    "nan_to_num": (wnp.nan_to_num, torch.nan_to_num),
+    "floor": (wg.floor, torch.floor),
+    "ceil": (wg.ceil, torch.ceil),
+    "trunc": (wg.trunc, torch.trunc),
+    "rint": (wg.rint, torch.round),  # both round half to even
+    "round": (wnp.round, torch.round),
 }
 BINARY = {
     "add": (wg.add, torch.add),
@@ -114,7 +140,23 @@ BINARY = {
     "where": (lambda a, b: wg.where(a > b, a * b, b * b), lambda a, b: torch.where(a > b, a * b, b * b)),
     "clip-tensor-low": (lambda x, low: wg.clip(x, low, 1.0), lambda x, low: torch.clamp(x, low, torch.tensor(1.0))),
     "clip-tensor-high": (lambda x, high: wg.clip(x, None, high), lambda x, high: torch.clamp(x, max=high)),
+    "hypot": (wg.hypot, torch.hypot),
+    "arctan2": (wg.arctan2, torch.atan2),
+    "logaddexp2": (wg.logaddexp2, torch.logaddexp2),
+    "mod": (wg.mod, torch.remainder),
+    "fmod": (wg.fmod, torch.fmod),
+    "fmax": (wg.fmax, torch.fmax),
+    "fmin": (wg.fmin, torch.fmin),
+    "floor_divide": (wg.floor_divide, lambda a, b: torch.div(a, b, rounding_mode="floor")),
 }
+# every differentiable elementwise op of the library, by its op name, and the entries above that test it
+COVERS = {"absolute": "abs", "clip": "clip-bounds", "gelu_tanh": "gelu_tanh", "arccos": "arccos"}
+
+
+def test_every_differentiable_elementwise_op_has_a_second_derivative_test():
+    ops = {name for name, op in OPS.items() if hasattr(op, "rule") and op.differentiable}
+    tested = set(UNARY) | set(BINARY)
+    assert {name for name in ops if COVERS.get(name, name) not in tested} == set()
 
 
 @pytest.mark.parametrize("wg_fn, torch_fn", UNARY.values(), ids=UNARY.keys())

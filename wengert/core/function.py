@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .backend import namespace
-from .errors import BackwardError, WengertError, call_site, op_error
+from .errors import BackwardError, OpTypeError, WengertError, call_site, op_error
 from .grad_mode import grad_enabled, watching
 from .tensor import Tensor, version_cell
 
@@ -236,6 +236,9 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
             result._version = version_cell(inputs[0])
         if node is not None:
             node.shape, node.dtype = out.shape, out.dtype
+            if node.dtype.kind == "c":  # gradients are real here: a complex value would lose its imaginary part
+                raise OpTypeError(f"{name}: a complex value ({out.dtype}) in a computation that requires grad; "
+                                  f"wengert differentiates real dtypes only (at {call_site()})")
             if node.saved:
                 _record_versions(node, inputs, result)
         watch = watching()

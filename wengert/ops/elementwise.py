@@ -382,23 +382,29 @@ sinc = elementwise("sinc", lambda xp, x: xp.sinc(x),
                    floating=True)
 hypot = elementwise("hypot", lambda xp, a, b: xp.hypot(a, b), lambda g, a, b, y: g * a / y,
                     lambda g, a, b, y: g * b / y, floating=True)
-arctan2 = elementwise("arctan2", lambda xp, a, b: xp.arctan2(a, b), lambda g, a, b: g * b / (a * a + b * b),
-                      lambda g, a, b: -g * a / (a * a + b * b), floating=True)
+# at a = b = 0 the angle has no derivative: 0 there, as PyTorch (b / r^2 with r^2 made 1 keeps it finite, to any order)
+arctan2 = elementwise("arctan2", lambda xp, a, b: xp.arctan2(a, b),
+                      lambda xp, g, a, b: g * b / xp.where(a * a + b * b == 0, 1, a * a + b * b),
+                      lambda xp, g, a, b: -g * a / xp.where(a * a + b * b == 0, 1, a * a + b * b), floating=True)
 logaddexp2 = elementwise("logaddexp2", lambda xp, a, b: xp.logaddexp2(a, b),
                          lambda xp, g, a, b, y: g * xp.exp((a - y) * math.log(2)),
                          lambda xp, g, a, b, y: g * xp.exp((b - y) * math.log(2)), floating=True)
 # numpy's mod (remainder) takes the divisor's sign: a - floor(a / b) b; fmod the dividend's: a - trunc(a / b) b.
+# The quotients come from floor_divide, whose own gradient is 0, so that a second derivative does
+# not meet 0 * inf through a / b at b = 0 (trunc(q) is floor(q), or -floor(-q) for negative q).
 mod = elementwise("mod", lambda xp, a, b: xp.mod(a, b), lambda xp, g, a, b: g,
-                  lambda xp, g, a, b: -g * xp.floor(a / b))
+                  lambda xp, g, a, b: -g * xp.floor_divide(a, b))
 fmod = elementwise("fmod", lambda xp, a, b: xp.fmod(a, b), lambda xp, g, a, b: g,
-                   lambda xp, g, a, b: -g * xp.trunc(a / b))
-# fmax/fmin: maximum/minimum that prefer a number to a NaN; ties share the gradient.
+                   lambda xp, g, a, b: -g * xp.where((a < 0) != (b < 0), -xp.floor_divide(-a, b),
+                                                     xp.floor_divide(a, b)))
+# fmax/fmin: maximum/minimum that prefer a number to a NaN; at a tie the first input takes the
+# gradient, as in PyTorch (maximum/minimum share it).
 fmax = elementwise("fmax", lambda xp, a, b: xp.fmax(a, b),
-                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((a > b) | xp.isnan(b))),
-                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((b > a) | xp.isnan(a))))
+                   lambda xp, g, a, b: g * ((a >= b) | xp.isnan(b)),
+                   lambda xp, g, a, b: g * ~((a >= b) | xp.isnan(b)))
 fmin = elementwise("fmin", lambda xp, a, b: xp.fmin(a, b),
-                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((a < b) | xp.isnan(b))),
-                   lambda xp, g, a, b: xp.where(a == b, g / 2, g * ((b < a) | xp.isnan(a))))
+                   lambda xp, g, a, b: g * ((a <= b) | xp.isnan(b)),
+                   lambda xp, g, a, b: g * ~((a <= b) | xp.isnan(b)))
 nan_to_num_op = elementwise(
     "nan_to_num", lambda xp, x, *, nan, posinf, neginf: xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
     lambda xp, g, x, *, nan, posinf, neginf: g * xp.isfinite(x))
