@@ -67,6 +67,16 @@ def tree_unflatten(spec: Any, leaves: Sequence) -> Any:
     return tree
 
 
+def _per_argument(specs: list, leaves: list) -> list:
+    """``leaves`` (flat, argument after argument) as one tree per argument, given each argument's
+    (spec, leaf count) from ``tree_flatten``."""
+    trees, start = [], 0
+    for spec, count in specs:
+        trees.append(tree_unflatten(spec, leaves[start:start + count]))
+        start += count
+    return trees
+
+
 _END = object()
 
 
@@ -227,11 +237,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                                  "jacobian, vjp or elementwise_grad for other outputs")
         gradients = _gradients([out], [None], lifted)
         tensors = _as_tensors(tensors, gradients)
-        gradients = [_leave(gradient, tensors) for gradient in gradients]
-        trees, start = [], 0
-        for spec, count in specs:
-            trees.append(tree_unflatten(spec, gradients[start:start + count]))
-            start += count
+        trees = _per_argument(specs, [_leave(gradient, tensors) for gradient in gradients])
         gradient = trees[0] if isinstance(argnums, int) else tuple(trees)
         value = _leave(out, tensors)
         if has_aux:
@@ -290,12 +296,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             seeds.append(cotangent if isinstance(cotangent, Tensor) else numpy.asarray(cotangent))
         gradients = _gradients(outputs, seeds, lifted, keep=True)
         as_tensors = _as_tensors(tensors, gradients)
-        gradients = [_leave(gradient, as_tensors) for gradient in gradients]
-        trees, start = [], 0
-        for primal_spec, count in specs:
-            trees.append(tree_unflatten(primal_spec, gradients[start:start + count]))
-            start += count
-        return tuple(trees)
+        return tuple(_per_argument(specs, [_leave(gradient, as_tensors) for gradient in gradients]))
 
     value = tree_unflatten(out_spec, [_leave(output, tensors) for output in outputs])
     if has_aux:
