@@ -368,3 +368,16 @@ def test_transforms_of_tensors_compose_with_a_model():
     t_bias = torch.tensor(model.bias.detach().numpy())
     torch.sum(torch.tanh(torch.tensor(x) @ t_weight.T + t_bias) ** 2).backward()
     np.testing.assert_allclose(gradient.numpy(), t_weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_composed_transforms_of_arrays_give_arrays():
+    # the inner transform keeps Tensors for the outer one; the outermost call, with arrays in and no
+    # transform around it, gives arrays back (its results' graphs reach only leaves made inside it)
+    x = np.array([0.1, 0.2, 0.3])
+    cube = lambda x: (x ** 3).sum()  # noqa: E731
+    for transformed in (wg.hessian(cube), wg.jacfwd(wg.jacrev(cube)), wg.jacrev(wg.jacrev(cube)),
+                        wg.jacrev(wg.jacfwd(cube))):
+        hessian = transformed(x)
+        assert type(hessian) is np.ndarray
+        np.testing.assert_allclose(hessian, np.diag(6 * x), rtol=1e-12)
+    assert type(wg.grad(wg.grad(lambda t: t ** 3))(1.5)) is np.ndarray

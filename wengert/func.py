@@ -20,6 +20,7 @@ tangents where an enclosing transform needs them, so transforms compose: ``grad(
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -142,12 +143,34 @@ def _any_tensor(*trees: Any) -> bool:
     return any(isinstance(leaf, Tensor) for tree in trees for leaf in tree_flatten(tree)[0])
 
 
-def _as_tensors(given_tensors: bool, results: Sequence = ()) -> bool:
+def _as_tensors(given_tensors: bool, results: Sequence = (), since: int = 0) -> bool:
     """Whether results go back as Tensors: when Tensors came in, and also when arrays came in but an
     enclosing transform differentiates through this call (a forward sweep is watching, or a result
-    carries a graph to tensors outside it): arrays would cut the enclosing transform off."""
+    carries a graph to tensors that no transform made: a closure's parameters, an enclosing grad's
+    inputs): arrays would cut the enclosing transform off."""
     return given_tensors or current_sweep() is not None or any(
-        isinstance(result, Tensor) and result.requires_grad for result in results)
+        isinstance(result, Tensor) and result.requires_grad
+        and any(not _lifted_since(leaf, since) for leaf in _leaves_of(result)) for result in results)
+
+
+# The leaves that transforms made for themselves, numbered: a result whose graph reaches only
+# leaves made inside this call (``since`` on; a Hessian's, built by a sweep over a gradient) has
+# no enclosing transform to serve, so arrays in give arrays out.
+_LIFTED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> the leaf
+_LIFT_NUMBERS: dict[int, int] = {}  # id -> its number
+_LIFTS = [0]  # how many leaves transforms have made
+
+
+def _lifted_since(leaf: Tensor, since: int) -> bool:
+    return _LIFTED.get(id(leaf)) is leaf and _LIFT_NUMBERS[id(leaf)] >= since
+
+
+def _register(leaf: Tensor) -> Tensor:
+    _LIFTED[id(leaf)] = leaf
+    _LIFT_NUMBERS[id(leaf)] = _LIFTS[0]
+    _LIFTS[0] += 1
+    weakref.finalize(leaf, _LIFT_NUMBERS.pop, id(leaf), None)
+    return leaf
 
 
 def _lift(value: Any, what: str) -> Tensor:
@@ -159,8 +182,9 @@ def _lift(value: Any, what: str) -> Tensor:
             lifted = Alias.apply(value)
         if not lifted.requires_grad:
             lifted.requires_grad = True
+            _register(lifted)
         return lifted
-    return Tensor(_floating_array(value, what), requires_grad=True)
+    return _register(Tensor(_floating_array(value, what), requires_grad=True))
 
 
 def _leave(value: Any, tensors: bool) -> Any:
@@ -213,6 +237,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
+        since = _LIFTS[0]
         positions = _positions(argnums, len(args), "grad")
         tensors = _any_tensor(*(args[position] for position in positions))
         args = list(args)
@@ -236,7 +261,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             raise TransformError(f"grad: f must return a scalar (a 0-d tensor), not one of shape {shape}; use "
                                  "jacobian, vjp or elementwise_grad for other outputs")
         gradients = _gradients([out], [None], lifted)
-        tensors = _as_tensors(tensors, gradients)
+        tensors = _as_tensors(tensors, gradients, since)
         trees = _per_argument(specs, [_leave(gradient, tensors) for gradient in gradients])
         gradient = trees[0] if isinstance(argnums, int) else tuple(trees)
         value = _leave(out, tensors)
@@ -269,6 +294,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangents)`` (a tree like f's output) gives ``v^T J``, a
     tuple with one tree per primal. Runs f once; ``vjp_fn`` may be called many times
     (``(out, vjp_fn, aux)`` with ``has_aux``)."""
+    since = _LIFTS[0]
     tensors = _as_tensors(_any_tensor(primals))
     specs, lifted, arguments = [], [], []
     for position, primal in enumerate(primals):
@@ -295,7 +321,7 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                                      f"shape {shape}")
             seeds.append(cotangent if isinstance(cotangent, Tensor) else numpy.asarray(cotangent))
         gradients = _gradients(outputs, seeds, lifted, keep=True)
-        as_tensors = _as_tensors(tensors, gradients)
+        as_tensors = _as_tensors(tensors, gradients, since)
         return tuple(_per_argument(specs, [_leave(gradient, as_tensors) for gradient in gradients]))
 
     value = tree_unflatten(out_spec, [_leave(output, tensors) for output in outputs])
@@ -335,6 +361,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fals
     structure of f's output (``(out, tangents_out, aux)`` with ``has_aux``)."""
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples, one entry per argument of f")
+    since = _LIFTS[0]
     primal_leaves, spec = tree_flatten(tuple(primals))
     tangent_leaves, tangent_spec = tree_flatten(tuple(tangents))
     if tangent_spec != spec:
@@ -368,7 +395,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fals
             data = output.data if isinstance(output, Tensor) else numpy.asarray(output)
             tangent = Tensor(numpy.zeros_like(data))
         derivatives.append(tangent)
-    tensors = _as_tensors(tensors, [*outputs, *derivatives])
+    tensors = _as_tensors(tensors, [*outputs, *derivatives], since)
     derivatives = [_leave(derivative, tensors) for derivative in derivatives]
     value = tree_unflatten(out_spec, [_leave(output, tensors) for output in outputs])
     derivative = tree_unflatten(out_spec, derivatives)
