@@ -11,6 +11,7 @@ import wengert.nn.functional as F
 from wengert import nn
 from wengert.core.function import OPS
 from wengert.ops import decompositions
+from wengert.ops.conv import conv_weight
 from wengert.ops.elementwise import nan_to_num_op as nan_to_num
 from wengert.ops.elementwise import round_op
 
@@ -174,6 +175,34 @@ CASES.update({
     "eigh": (lambda a: decompositions.Eigh.apply(a + a.T) ** 2, [floats(3, 3)]),
     "svd": (lambda a: decompositions.Svd.apply(a) ** 2, [floats(4, 3)]),
     "qr": (lambda a: decompositions.Qr.apply(a) ** 2, [floats(4, 3)]),
+})
+
+# convolutions (issue 10): conv2d and conv_transpose2d, and the op of conv's weight gradient
+CASES.update({
+    "conv": (lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+             [floats(2, 4, 5, 6), floats(6, 2, 3, 2), floats(6)]),
+    "conv_transpose": (lambda y, w, b: F.conv_transpose2d(y, w, b, stride=2, padding=1, output_padding=(1, 0),
+                                                          groups=2),
+                       [floats(2, 4, 3, 4), floats(4, 3, 3, 2), floats(6)]),
+    "conv_weight": (lambda x, y: conv_weight(x, y, kernel=(3, 2), stride=(2, 1), padding=((1, 0), (0, 0)),
+                                             dilation=(1, 2), groups=2), [floats(2, 4, 6, 6), floats(2, 6, 3, 4)]),
+})
+
+# pooling (issue 10): max_pool2d with its VJP and JVP ops, avg_pool2d with its VJP op (normalization is
+# composed of ops above)
+MAX_POOL = dict(kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), ceil_mode=True)
+AVG_POOL = dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), ceil_mode=True, count_include_pad=False,
+                divisor_override=None)
+CASES.update({
+    "max_pool2d": (lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True), [floats(2, 3, 5, 6)]),
+    "max_pool2d_backward": (lambda g, x: OPS["max_pool2d_backward"].apply(g, x, **MAX_POOL),
+                            [floats(2, 3, 3, 4), floats(2, 3, 5, 6)]),
+    "max_pool2d_gather": (lambda t, x: OPS["max_pool2d_gather"].apply(t, x, **MAX_POOL),
+                          [floats(2, 3, 5, 6), floats(2, 3, 5, 6)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, (3, 2), stride=(2, 1), padding=1, ceil_mode=True,
+                                          count_include_pad=False), [floats(2, 3, 5, 6)]),
+    "avg_pool2d_backward": (lambda g: OPS["avg_pool2d_backward"].apply(g, in_shape=(5, 6), **AVG_POOL),
+                            [floats(2, 3, 3, 7)]),
 })
 
 INTERNAL = {"accumulate_grad", "graph_root", "backward_hook", "compiled",  # the engine's own nodes, no user op

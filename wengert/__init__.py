@@ -6,7 +6,7 @@
     f.backward()          # x.grad == -4
 """
 
-from . import autograd, data, func, nn, optim, viz
+from . import autograd, data, func, models, nn, optim, viz
 from .compile import CompileError, compile
 from .core.backend import (
     bool_,
@@ -82,7 +82,7 @@ __all__ = [
     "func", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp",
     "elementwise_grad",
     # the layers above
-    "data", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing", "viz", "placeholder", "LazyTensor",
-    "LazyError",
+    "data", "models", "nn", "optim", "load", "save", "Graph", "compile", "explain", "tracing", "viz", "placeholder",
+    "LazyTensor", "LazyError",
     *_ops_all,
 ]

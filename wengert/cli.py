@@ -21,6 +21,7 @@ from typing import Any
 from . import viz
 from .core.errors import WengertError
 from .data import DATASET_NAMES, load_dataset
+from .models import MODELS
 from .nn import functional as F
 from .training import (
     ACTIVATIONS,
@@ -121,7 +122,8 @@ def parser() -> argparse.ArgumentParser:
 def _add_model_options(command: argparse.ArgumentParser, dataset_help: str) -> None:
     """The options that decide the model, shared by ``train`` and ``graph``."""
     command.add_argument("--dataset", choices=DATASET_NAMES, help=f"{dataset_help} ({_default('dataset')})")
-    command.add_argument("--model", choices=["mlp"], help=f"model family ({_default('model')})")
+    command.add_argument("--model", choices=["mlp", *MODELS], help=f"model family ({_default('model')}): an MLP "
+                         "of --hidden sizes, or a convolutional network (wengert.models) for image datasets")
     command.add_argument("--hidden", type=_checked("hidden", int), nargs="+", metavar="SIZE",
                          help=f"hidden layer sizes ({_default('hidden')})")
     command.add_argument("--activation", choices=sorted(ACTIVATIONS),

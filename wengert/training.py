@@ -31,6 +31,7 @@ from .core.creation import Generator, default_generator, manual_seed
 from .core.errors import WengertError
 from .core.grad_mode import no_grad
 from .data import DATASET_NAMES, DataLoader, load_dataset
+from .models import MODELS, image_model
 from .nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
@@ -89,7 +90,7 @@ def _one_of(names: Any) -> tuple[Callable[[Any], bool], str]:
 # for the configs that checkpoints bring back.
 LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset": _one_of(DATASET_NAMES),
-    "model": _one_of(("mlp",)),
+    "model": _one_of(("mlp", *MODELS)),
     "hidden": (lambda sizes: isinstance(sizes, list) and all(_integer(n) and n >= 1 for n in sizes),
                "positive integers"),
     "activation": _one_of(tuple(ACTIVATIONS)),
@@ -127,9 +128,15 @@ def momentum_problem(optimizer: str) -> str | None:
 
 
 def build_model(config: Config, num_features: int, num_classes: int) -> nn.Module:
-    """An MLP: Linear layers of ``config.hidden`` sizes with the activation (and dropout) between."""
+    """An MLP: Linear layers of ``config.hidden`` sizes with the activation (and dropout) between; or
+    a convolutional model of ``wengert.models`` (lenet5, resnet) for datasets of square images."""
+    if config.model in MODELS:
+        try:
+            return image_model(config.model, num_features, num_classes)
+        except WengertError as error:
+            raise TrainingError(f"--model {config.model}: {error}") from None
     if config.model != "mlp":
-        raise TrainingError(f"unknown model {config.model!r}; known: mlp")
+        raise TrainingError(f"unknown model {config.model!r}; known: mlp, {', '.join(MODELS)}")
     if config.activation not in ACTIVATIONS:
         raise TrainingError(f"unknown activation {config.activation!r}; known: {', '.join(ACTIVATIONS)}")
     layers: list[nn.Module] = []
@@ -519,7 +526,8 @@ def train(config: Config, folder: str | Path, resume_from: str | Path | None = N
             "checkpoint": str(folder / checkpoint.FILENAME), "curves": str(folder / "curves.png"),
             "summary": str(folder / "summary.json"),
         }
-        plot(run.history, folder / "curves.png", f"{run.config.dataset}: {run.config.model} {run.config.hidden}")
+        described = f"{run.config.model} {run.config.hidden}" if run.config.model == "mlp" else run.config.model
+        plot(run.history, folder / "curves.png", f"{run.config.dataset}: {described}")
         storage.atomic_write(folder / "summary.json", json.dumps(summary, indent=2).encode())
     except (KeyboardInterrupt, TrainingError) as stop:
         stop.add_note(saved_state(folder, config, source))

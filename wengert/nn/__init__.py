@@ -11,3 +11,13 @@ __all__ = [
     "Parameter", "ParameterList", "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictError", "Tanh",
     "functional", "init", "utils",
 ]
+
+from .layers import Conv1d, Conv2d, ConvTranspose2d  # convolutions (issue 10)
+
+__all__ += ["Conv1d", "Conv2d", "ConvTranspose2d"]
+
+# pooling and normalization (issue 10)
+from .layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Dropout2d, GroupNorm, LayerNorm, MaxPool2d  # noqa: E402
+
+__all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout2d", "GroupNorm", "LayerNorm",
+            "MaxPool2d"]

@@ -31,6 +31,8 @@ from ..ops import (
     tanh,
     where,
 )
+from ..ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .normalization import batch_norm, group_norm, layer_norm
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -371,3 +373,184 @@ def _class_labels(name: str, labels: Any, logits_shape: tuple) -> Any:
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "clip", "cross_entropy", "dropout",
            "embedding", "gelu", "huber_loss", "l1_loss", "leaky_relu", "linear", "log_softmax", "mse_loss",
            "nll_loss", "relu", "sigmoid", "softmax", "softplus", "tanh"]
+
+
+# --- convolutions (issue 10): conv1d, conv2d, conv_transpose2d -----------------------------------
+
+import operator  # noqa: E402 - this block's own imports, kept beside it
+
+from ..ops import expand_dims, squeeze  # noqa: E402
+from ..ops.conv import Convolution, ConvolutionTranspose  # noqa: E402
+
+_SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _conv_ints(name: str, what: str, value: Any, d: int, minimum: int) -> tuple:
+    """An int or ``d`` ints, each at least ``minimum``, as a tuple of ``d`` ints."""
+    values = (value,) * d if isinstance(value, int) else value
+    try:  # ints, Python's or numpy's; not floats or bools
+        values = tuple(-1 if isinstance(v, bool) else operator.index(v) for v in values)
+    except TypeError:
+        values = ()
+    if len(values) != d or min(values) < minimum:
+        raise OpValueError(f"{name}: {what} must be an int or {d} ints, each >= {minimum}, got {value!r}")
+    return values
+
+
+def _conv_padding(name: str, padding: Any, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """PyTorch's padding (an int, d ints, 'valid' or 'same') as one (before, after) pair per axis."""
+    d = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * d
+        if padding != "same":
+            raise OpValueError(f"{name}: padding must be an int, {d} ints, 'same' or 'valid', got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise OpValueError(f"{name}: padding='same' is not supported for strided convolutions "
+                               f"(stride {stride}), as in PyTorch")
+        totals = [r * (k - 1) for r, k in zip(dilation, kernel)]
+        return tuple((total // 2, total - total // 2) for total in totals)  # the odd row after, as PyTorch
+    return tuple((p, p) for p in _conv_ints(name, "padding", padding, d, 0))
+
+
+def _conv_size(sizes: tuple) -> str:
+    return "x".join(str(n) for n in sizes)
+
+
+def _conv_inputs(name: str, d: int, input: Any, weight: Any, bias: Any, groups: Any, transposed: bool) -> bool:
+    """Check ranks, channels, groups and dtypes; returns whether the input is batched."""
+    shape, weight_shape = tuple(getattr(input, "shape", ())), tuple(getattr(weight, "shape", ()))
+    axes = ", ".join(_SPATIAL_NAMES.get(d, ("*",)))
+    if len(shape) not in (d + 1, d + 2):
+        raise OpValueError(f"{name} expects a {d + 1}-d or {d + 2}-d input (C, {axes}) or (N, C, {axes}), "
+                           f"got shape {shape} (at {call_site()})")
+    roles = "(in_channels, out_channels / groups" if transposed else "(out_channels, in_channels / groups"
+    kernel_names = ", ".join(f"k{axis}" for axis in _SPATIAL_NAMES.get(d, ("*",)))
+    if len(weight_shape) != d + 2:
+        raise OpValueError(f"{name}: weight must be {d + 2}-d {roles}, {kernel_names}), got shape {weight_shape} "
+                           f"(at {call_site()})")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise OpValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    channels = shape[-d - 1]
+    if transposed:
+        if weight_shape[0] % groups:
+            raise OpValueError(f"{name}: in_channels {weight_shape[0]} (weight {weight_shape}) not divisible by "
+                               f"groups {groups} (at {call_site()})")
+        expected, outputs = weight_shape[0], weight_shape[1] * groups
+    else:
+        if weight_shape[0] % groups:
+            raise OpValueError(f"{name}: out_channels {weight_shape[0]} (weight {weight_shape}) not divisible by "
+                               f"groups {groups} (at {call_site()})")
+        expected, outputs = weight_shape[1] * groups, weight_shape[0]
+    if channels != expected:
+        raise OpValueError(f"{name}: input of shape {shape} has {channels} channels, but weight {weight_shape} with "
+                           f"groups={groups} expects {expected} (at {call_site()})")
+    if bias is not None and tuple(getattr(bias, "shape", ())) != (outputs,):
+        raise OpValueError(f"{name}: bias must have shape ({outputs},), one per output channel, got "
+                           f"{tuple(getattr(bias, 'shape', ()))} (at {call_site()})")
+    dtypes = [getattr(value, "dtype", None) for value in (input, weight, bias) if value is not None]
+    if not all(dtype is not None and is_floating(dtype) for dtype in dtypes) or len(set(dtypes)) > 1:
+        raise OpTypeError(f"{name}: input, weight and bias must share one floating dtype (PyTorch refuses mixed "
+                          f"dtypes too), got {', '.join(str(dtype) for dtype in dtypes)} (at {call_site()})")
+    return len(shape) == d + 2
+
+
+def _conv(name: str, d: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
+          groups: int) -> Tensor:
+    batched = _conv_inputs(name, d, input, weight, bias, groups, transposed=False)
+    kernel = tuple(weight.shape[2:])
+    stride = _conv_ints(name, "stride", stride, d, 1)
+    dilation = _conv_ints(name, "dilation", dilation, d, 1)
+    pairs = _conv_padding(name, padding, kernel, stride, dilation)
+    sizes = tuple(input.shape[-d:])
+    padded = tuple(n + before + after for n, (before, after) in zip(sizes, pairs))
+    spans = tuple(r * (k - 1) + 1 for r, k in zip(dilation, kernel))
+    if any(span > n for span, n in zip(spans, padded)):
+        dilated = f" (dilated to {_conv_size(spans)})" if spans != kernel else ""
+        raise OpValueError(f"{name}: kernel {_conv_size(kernel)}{dilated} larger than the padded input "
+                           f"{_conv_size(padded)} (input {tuple(input.shape)}, padding {padding!r}) (at {call_site()})")
+    x = input if batched else expand_dims(input, 0)
+    arguments = (x, weight) if bias is None else (x, weight, bias)
+    y = Convolution.apply(*arguments, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+    return y if batched else squeeze(y, 0)
+
+
+def conv1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """1-d cross-correlation: input (N, C_in, L) or (C_in, L), weight (C_out, C_in / groups, kL), bias
+    (C_out,) -> (N, C_out, L_out); ``padding`` an int, 'same' or 'valid'."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """2-d cross-correlation: input (N, C_in, H, W) or (C_in, H, W), weight (C_out, C_in / groups, kH, kW),
+    bias (C_out,) -> (N, C_out, H_out, W_out); ``stride``, ``padding`` (or 'same', 'valid') and
+    ``dilation`` an int or one per axis; ``groups=C_in`` is a depthwise convolution."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(name: str, d: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+                    output_padding: Any, groups: int, dilation: Any) -> Tensor:
+    batched = _conv_inputs(name, d, input, weight, bias, groups, transposed=True)
+    kernel = tuple(weight.shape[2:])
+    stride = _conv_ints(name, "stride", stride, d, 1)
+    dilation = _conv_ints(name, "dilation", dilation, d, 1)
+    if isinstance(padding, str):
+        raise OpValueError(f"{name}: padding must be an int or {d} ints ('{padding}' is for convolutions only, "
+                           f"as in PyTorch)")
+    pads = _conv_ints(name, "padding", padding, d, 0)
+    extra = _conv_ints(name, "output_padding", output_padding, d, 0)
+    if any(e >= s and e >= r for e, s, r in zip(extra, stride, dilation)):
+        raise OpValueError(f"{name}: output_padding {extra} must be smaller than either stride {stride} or "
+                           f"dilation {dilation}, as in PyTorch")
+    sizes = tuple(input.shape[-d:])
+    out = tuple((n - 1) * s - 2 * p + r * (k - 1) + e + 1
+                for n, s, p, r, k, e in zip(sizes, stride, pads, dilation, kernel, extra))
+    if min(out) < 1:
+        raise OpValueError(f"{name}: output size {_conv_size(out)} is not positive (input {tuple(input.shape)}, "
+                           f"kernel {_conv_size(kernel)}, padding {pads}) (at {call_site()})")
+    # output_padding adds rows after the last one: less padding cropped off that end
+    pairs = tuple((p, p - e) for p, e in zip(pads, extra))
+    x = input if batched else expand_dims(input, 0)
+    arguments = (x, weight) if bias is None else (x, weight, bias)
+    y = ConvolutionTranspose.apply(*arguments, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+    return y if batched else squeeze(y, 0)
+
+
+def conv_transpose2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The transpose of conv2d (conv2d's input gradient): input (N, C_in, H, W) or (C_in, H, W), weight
+    (C_in, C_out / groups, kH, kW), bias (C_out,) -> (N, C_out, H_out, W_out) with
+    H_out = (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1 (and so for W)."""
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+__all__ += ["conv1d", "conv2d", "conv_transpose2d"]
+
+
+# --- pooling, normalization and dropout2d (issue 10) ---------------------------------------------
+# max_pool2d, avg_pool2d, adaptive_avg_pool2d: wengert/ops/pooling.py; batch_norm, layer_norm,
+# group_norm: wengert/nn/normalization.py.
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
+    """Zero whole channels of input (N, C, *) with probability ``p`` and scale the rest by 1 / (1 - p)
+    (identity when not training); a 3-d input is (N, C, L), as in PyTorch."""
+    if not 0.0 <= p <= 1.0:
+        raise OpValueError(f"dropout2d: p must lie in [0, 1], got {p}")
+    shape = tuple(getattr(input, "shape", ()))
+    if len(shape) < 2:
+        raise OpValueError(f"dropout2d: input must have shape (N, C, H, W) or (N, C, L), got {shape} "
+                           f"(at {call_site()})")
+    if not training or p == 0.0:
+        return input
+    data = input.data if isinstance(input, Tensor) else input
+    if p == 1.0:
+        return input * namespace(data).zeros_like(data)
+    keep = (generator or default_generator).random.random(shape[:2] + (1,) * (len(shape) - 2)) >= p
+    return input * (keep * (1.0 / (1.0 - p))).astype(data.dtype)
+
+
+__all__ += ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "dropout2d", "group_norm", "layer_norm",
+            "max_pool2d"]

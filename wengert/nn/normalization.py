@@ -1,0 +1,124 @@
+"""Normalization layers as functions: ``batch_norm``, ``layer_norm``, ``group_norm`` (PyTorch's
+argument names, NCHW layout).
+
+Each is a composition of the op library (mean, subtract, power), so its gradient, its forward-mode
+rule and its higher derivatives come for free. Statistics are biased (divided by n) for the
+normalization; the running variance that ``batch_norm`` keeps is unbiased (n - 1), as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..core.backend import namespace
+from ..core.errors import OpValueError, call_site
+from ..core.tensor import Tensor, bump_version
+from ..ops import mean, reshape
+
+
+def _shape(value: Any) -> tuple:
+    return tuple(getattr(value, "shape", ()))
+
+
+def _normalize(x: Any, axes: tuple, eps: float) -> Any:
+    """(x - mean) / sqrt(var + eps) over ``axes``, with the biased variance."""
+    centered = x - mean(x, axis=axes, keepdims=True)
+    variance = mean(centered * centered, axis=axes, keepdims=True)
+    return centered * (variance + eps) ** -0.5
+
+
+def _affine(y: Any, weight: Any, bias: Any, shape: tuple) -> Any:
+    """y * weight + bias, with weight and bias reshaped to ``shape`` to broadcast along their axis."""
+    if weight is not None:
+        y = y * reshape(weight, shape)
+    if bias is not None:
+        y = y + reshape(bias, shape)
+    return y
+
+
+def _check_per_channel(name: str, what: str, value: Any, channels: int, input_shape: tuple) -> None:
+    if value is not None and _shape(value) != (channels,):
+        raise OpValueError(f"{name}: {what} of shape {_shape(value)} for an input of shape {input_shape} with "
+                           f"{channels} channels; expected ({channels},) (at {call_site()})")
+
+
+def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize input (N, C, *) per channel C over the batch and spatial axes, then scale by weight (C,)
+    and shift by bias (C,). Training uses the batch's statistics and, when running_mean/running_var
+    (C,) are given, moves them in place towards the batch's: r = (1 - momentum) r + momentum s
+    (the variance unbiased); eval uses the running statistics."""
+    shape = _shape(input)
+    if len(shape) < 2:
+        raise OpValueError(f"batch_norm: input must have shape (N, C, *), got {shape} (at {call_site()})")
+    channels = shape[1]
+    for what, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                        ("bias", bias)):
+        _check_per_channel("batch_norm", what, value, channels, shape)
+    broadcast = (channels,) + (1,) * (len(shape) - 2)
+    axes = (0, *range(2, len(shape)))
+    if not training:
+        if running_mean is None or running_var is None:
+            raise OpValueError(f"batch_norm: eval mode (training=False) needs running_mean and running_var "
+                               f"(at {call_site()})")
+        y = (input - reshape(running_mean, broadcast)) * (reshape(running_var, broadcast) + eps) ** -0.5
+        return _affine(y, weight, bias, broadcast)
+    count = math.prod(shape) // channels if channels else 0
+    if count <= 1:
+        raise OpValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                           f"shape {shape} (at {call_site()})")
+    centered = input - mean(input, axis=axes, keepdims=True)
+    variance = mean(centered * centered, axis=axes, keepdims=True)
+    if running_mean is not None or running_var is not None:
+        _update_running(input, variance, running_mean, running_var, axes, count, momentum)
+    return _affine(centered * (variance + eps) ** -0.5, weight, bias, broadcast)
+
+
+def _update_running(input: Any, variance: Any, running_mean: Any, running_var: Any, axes: tuple, count: int,
+                    momentum: float) -> None:
+    """Move the running statistics (Tensors, written in place) towards this batch's; no graph."""
+    data = input.data if isinstance(input, Tensor) else input
+    xp = namespace(data)
+    for running, batch in ((running_mean, xp.mean(data, axis=axes)),
+                           (running_var, (variance.data if isinstance(variance, Tensor) else variance).reshape(-1)
+                            * (count / (count - 1)))):
+        if running is None:
+            continue
+        target = running.data if isinstance(running, Tensor) else running
+        target[...] = (1 - momentum) * target + momentum * batch
+        if isinstance(running, Tensor):
+            bump_version(running)
+
+
+def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Tensor:
+    """Normalize input (*, *normalized_shape) over its last len(normalized_shape) axes, then scale by
+    weight and shift by bias (both of normalized_shape)."""
+    normalized = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    shape = _shape(input)
+    if not normalized or len(shape) < len(normalized) or shape[len(shape) - len(normalized):] != normalized:
+        raise OpValueError(f"layer_norm: input of shape {shape} does not end in normalized_shape {normalized} "
+                           f"(at {call_site()})")
+    for what, value in (("weight", weight), ("bias", bias)):
+        if value is not None and _shape(value) != normalized:
+            raise OpValueError(f"layer_norm: {what} of shape {_shape(value)} for normalized_shape {normalized} "
+                               f"(at {call_site()})")
+    y = _normalize(input, tuple(range(-len(normalized), 0)), eps)
+    return _affine(y, weight, bias, normalized)
+
+
+def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Tensor:
+    """Normalize input (N, C, *) over each group of C / num_groups channels (and the spatial axes),
+    then scale by weight (C,) and shift by bias (C,) per channel."""
+    shape = _shape(input)
+    if len(shape) < 2:
+        raise OpValueError(f"group_norm: input must have shape (N, C, *), got {shape} (at {call_site()})")
+    channels = shape[1]
+    if num_groups <= 0 or channels % num_groups:
+        raise OpValueError(f"group_norm: {channels} channels (input of shape {shape}) do not divide into "
+                           f"{num_groups} groups (at {call_site()})")
+    for what, value in (("weight", weight), ("bias", bias)):
+        _check_per_channel("group_norm", what, value, channels, shape)
+    grouped = reshape(input, (shape[0], num_groups, -1))
+    y = reshape(_normalize(grouped, (-1,), eps), shape)
+    return _affine(y, weight, bias, (channels,) + (1,) * (len(shape) - 2))
