@@ -25,6 +25,8 @@ MAX_POOLS = [
     ((3, 7, 7), 3, 3, 1, 1, True),
     ((2, 2, 9, 8), (3, 2), (2, 3), (0, 1), (2, 1), True),
     ((1, 1, 4, 4), 2, 3, 1, 1, False),
+    ((1, 2, 7, 5), 2, 2, 0, 1, False),  # windows that tile the input (a reshape), the last row and column unread
+    ((2, 1, 6, 9), (2, 3), (2, 3), 0, 1, True),
 ]
 
 
@@ -66,6 +68,13 @@ def test_max_pool2d_picks_as_pytorch_where_windows_hold_only_minus_infinity_or_n
     TF.max_pool2d(theirs, 3, 2, 1, ceil_mode=True).sum().backward()
     np.testing.assert_array_equal(out.detach().numpy(), TF.max_pool2d(torch.tensor(x), 3, 2, 1, ceil_mode=True))
     np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())  # never given to the padding
+    tiles = np.array([[[[1.0, np.nan, -np.inf, -np.inf], [2.0, 0.0, -np.inf, -np.inf]]]])  # windows that tile
+    ours, theirs = wg.tensor(tiles, requires_grad=True), torch.tensor(tiles, requires_grad=True)
+    out = F.max_pool2d(ours, 2)
+    out.sum().backward()
+    TF.max_pool2d(theirs, 2).sum().backward()
+    np.testing.assert_array_equal(out.detach().numpy(), TF.max_pool2d(torch.tensor(tiles), 2))
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
 
 
 # (input shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
