@@ -112,3 +112,25 @@ def test_a_model_needing_images_refuses_other_datasets(tmp_path):
         train(Config(dataset="iris", model="lenet5", epochs=1), tmp_path, progress=False)  # 4 features: 2x2
     with pytest.raises(wg.WengertError, match="10 features are not a square image"):
         wg.models.image_model("resnet", 10, 3)
+
+
+def test_a_small_cnn_trains_on_digits_to_098():
+    from wengert import nn
+    from wengert.data import DataLoader, load_dataset
+
+    wg.manual_seed(0)
+    splits = load_dataset("digits", dtype=wg.float32)
+    model = nn.Sequential(wg.models.Images(1, 8), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(512, 64), nn.ReLU(), nn.Linear(64, 10))
+    optimizer = optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(10):
+        for x, y in DataLoader(splits.train, batch_size=32, shuffle=True):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    (x, y), = DataLoader(splits.test, batch_size=len(splits.test))
+    with wg.no_grad():
+        predicted = model(x).numpy().argmax(axis=1)
+    assert (predicted == y.numpy()).mean() >= 0.98
