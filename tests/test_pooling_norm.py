@@ -378,3 +378,15 @@ def test_normalization_refuses_bad_configurations_naming_the_layer_and_the_shape
         F.batch_norm(wg.tensor(np.ones((4, 3))), None, None)
     with pytest.raises(wg.WengertError, match=r"float64 .* float32"):
         nn.BatchNorm1d(3)(wg.tensor(np.ones((4, 3))))
+
+
+def test_batch_norm_training_in_a_graph_is_refused_not_replayed_without_its_running_statistics():
+    bn = wg.nn.BatchNorm2d(3).double()
+    x = wg.tensor(np.random.default_rng(0).standard_normal((2, 3, 4, 4)))
+    with pytest.raises(wg.core.errors.TraceError, match="running statistics"):
+        wg.compile(lambda t: bn(t).sum())(x)
+    with pytest.raises(wg.core.errors.TraceError, match="running statistics"):
+        bn(wg.placeholder((None, 3, 4, 4), wg.float64))
+    assert int(bn.num_batches_tracked.item()) == 0  # refused before counting the batch
+    bn.eval()  # eval mode reads them only: it compiles
+    np.testing.assert_allclose(wg.compile(lambda t: bn(t).sum())(x).item(), bn(x).sum().item(), rtol=1e-12)

@@ -14,6 +14,7 @@ from ..ops import flatten, reshape
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+from .normalization import refuse_running_statistics_in_graphs
 
 
 class Linear(Module):
@@ -397,6 +398,7 @@ class _BatchNorm(Module):
             raise _dtype_mismatch(self, x.dtype, self.weight.dtype)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
+            refuse_running_statistics_in_graphs(x)  # before counting this batch
             self.num_batches_tracked.data[...] += 1
             bump_version(self.num_batches_tracked)
             if self.momentum is None:  # a cumulative average: batch k weighs 1/k

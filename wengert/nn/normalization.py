@@ -12,8 +12,10 @@ import math
 from typing import Any
 
 from ..core.backend import namespace
-from ..core.errors import OpValueError, call_site
+from ..core.errors import OpValueError, TraceError, call_site
+from ..core.grad_mode import watching
 from ..core.tensor import Tensor, bump_version
+from ..lazy import LazyTensor
 from ..ops import mean, reshape
 
 
@@ -64,6 +66,8 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
                                f"(at {call_site()})")
         y = (input - reshape(running_mean, broadcast)) * (reshape(running_var, broadcast) + eps) ** -0.5
         return _affine(y, weight, bias, broadcast)
+    if running_mean is not None or running_var is not None:
+        refuse_running_statistics_in_graphs(input)
     count = math.prod(shape) // channels if channels else 0
     if count <= 1:
         raise OpValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
@@ -73,6 +77,17 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
     if running_mean is not None or running_var is not None:
         _update_running(input, variance, running_mean, running_var, axes, count, momentum)
     return _affine(centered * (variance + eps) ** -0.5, weight, bias, broadcast)
+
+
+def refuse_running_statistics_in_graphs(input: Any) -> None:
+    """Raise inside a trace or a lazy graph: an in-place update of running statistics is no op that
+    a graph would replay, so a compiled or lazy BatchNorm in training mode would silently stop
+    updating them."""
+    watch = watching()
+    if isinstance(input, LazyTensor) or (watch is not None and watch.trace is not None):
+        raise TraceError("batch_norm in training mode updates its running statistics in place, which a graph "
+                         "(wg.compile, Graph.trace, placeholders) would not replay: build it in eval mode "
+                         f"(model.eval()), or train eagerly (at {call_site()})")
 
 
 def _update_running(input: Any, variance: Any, running_mean: Any, running_var: Any, axes: tuple, count: int,
