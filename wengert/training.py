@@ -117,6 +117,9 @@ def config_problems(values: dict) -> list[str]:
                  for name in names if name in values and not LIMITS[name][0](values[name])]
     if not problems and values.get("compile") and values.get("dropout"):
         problems.append("--compile cannot replay dropout's random masks: train with --dropout 0 or without --compile")
+    if not problems and values.get("compile") and values.get("model") == "resnet":
+        problems.append("--compile cannot replay batch norm's running statistics (resnet has batch norm): train it "
+                        "without --compile")
     return problems
 
 
