@@ -84,9 +84,20 @@ def winners(x: Any, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pa
     first maximum on the input (never the padding), a NaN over any number."""
     xp = namespace(x)
     out, after = _geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    offsets = _offsets(kernel_size, stride, dilation, out)
+    if padding == (0, 0) and all(end <= 0 for end in after):  # every window on the input: no padding to avoid
+        values = [x[key] for _, key in offsets]
+        best = values[0]
+        for value in values[1:]:
+            best = xp.maximum(best, value)  # propagates a NaN, as PyTorch's choice does
+        if not bool(xp.isnan(best).any()):  # the first offset holding the maximum, from the last one back
+            where_best = xp.full(best.shape, len(values) - 1, dtype=xp.int64)
+            for index in range(len(values) - 2, -1, -1):
+                where_best = xp.where(values[index] == best, index, where_best)
+            return best, where_best
     padded = _pad(xp, x, padding, after)
     best = where_best = seen = None
-    for index, key in _offsets(kernel_size, stride, dilation, out):
+    for index, key in offsets:
         values = padded[key]
         inside = _inside(xp, x.shape, index, kernel_size, stride, padding, dilation, out)
         if best is None:
