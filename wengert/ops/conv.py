@@ -62,12 +62,16 @@ def _columns(windows: Any, groups: int) -> Any:
     return grouped.transpose(0, 1, 2, *taps, *spatial).reshape(n, groups, -1, math.prod(out))
 
 
-def _convolve(x: Any, w: Any, b: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Any:
-    """y (N, F, *O) = sum over (c, k) of x_padded (N, C, *S) windows times w (F, C/groups, *K), + b."""
+def _convolve(x: Any, w: Any, b: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int,
+              keep: list | None = None) -> Any:
+    """y (N, F, *O) = sum over (c, k) of x_padded (N, C, *S) windows times w (F, C/groups, *K), + b.
+    ``keep``: a list to append the im2col columns to, for the weight's gradient."""
     n, f, kernel = x.shape[0], w.shape[0], w.shape[2:]
     windows = _windows(x, kernel, stride, padding, dilation)
     out = windows.shape[2:2 + len(kernel)]
     columns = _columns(windows, groups)  # (N, g, c K, O)
+    if keep is not None:
+        keep.append(columns)
     y = w.reshape(groups, f // groups, -1) @ columns  # (N, g, f/g, O): one matmul batched over (N, g)
     y = y.reshape(n, f, *out)
     if b is not None:
@@ -102,12 +106,17 @@ def _convolve_transpose(y: Any, w: Any, b: Any, stride: tuple, padding: tuple, d
 def _weight_gradient(x: Any, y: Any, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple,
                      groups: int) -> Any:
     """w (F, C/groups, *K) = sum over (n, o) of y (N, F, *O) times x_padded's windows (N, C, *O, *K)."""
-    n, f, out = y.shape[0], y.shape[1], y.shape[2:]
-    columns = _columns(_windows(x, kernel, stride, padding, dilation, out), groups)  # (N, g, c K, O)
-    # (N, g, f/g, O) @ (N, g, O, c K), summed over the batch: the im2col of the forward, where one
-    # product over (N O) would need a second copy of the columns with the batch moved inward
-    per_item = y.reshape(n, groups, f // groups, -1) @ columns.swapaxes(2, 3)
-    return per_item.sum(axis=0).reshape(f, x.shape[1] // groups, *kernel)
+    columns = _columns(_windows(x, kernel, stride, padding, dilation, y.shape[2:]), groups)  # (N, g, c K, O)
+    return _weight_from_columns(columns, y, (y.shape[1], x.shape[1] // groups, *kernel))
+
+
+def _weight_from_columns(columns: Any, y: Any, shape: tuple) -> Any:
+    """The weight's gradient (shape) from the im2col columns (N, g, c K, O) and y (N, F, *O):
+    (N, g, f/g, O) @ (N, g, O, c K), summed over the batch, where one product over (N O) would need
+    a second copy of the columns with the batch moved inward."""
+    n, groups = columns.shape[:2]
+    per_item = y.reshape(n, groups, y.shape[1] // groups, -1) @ columns.swapaxes(2, 3)
+    return per_item.sum(axis=0).reshape(shape)
 
 
 def exact_padding(size: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> tuple:
@@ -166,18 +175,26 @@ class Convolution(Function):
 
     def forward(ctx, x, w, b=None, stride=None, padding=None, dilation=None, groups=1):
         geometry = _geometry(w.ndim - 2, stride, padding, dilation, groups)
-        ctx.save(x, w, geometry)
-        return _convolve(x, w, b, **geometry)
+        kept: list = []
+        y = _convolve(x, w, b, keep=kept if ctx.needs_input_grad[1] else None, **geometry)
+        ctx.save(x, w, geometry, kept)  # the columns: the weight's gradient reads them, not a second im2col
+        return y
 
     def backward(ctx, upstream):
-        x, w, geometry = ctx.saved
+        x, w, geometry, kept = ctx.saved
         need = ctx.needs_input_grad
         kernel = tuple(w.shape[2:])
+        if kept and need[1] and not isinstance(upstream, Tensor):
+            columns = kept.pop()  # once: a second backward (retain_graph) makes them again
+            grad_w = _weight_from_columns(columns, upstream, tuple(w.shape))
+            need = (need[0], False, *need[2:])
+        else:
+            grad_w = None
         geometry = {**geometry, "padding": exact_padding(tuple(x.shape[2:]), kernel, geometry["stride"],
                                                           geometry["padding"], geometry["dilation"])}
         grad_x = _compute(ConvolutionTranspose, _convolve_transpose, upstream, w, None, **geometry) if need[0] else None
-        grad_w = (_compute(ConvolutionWeight, _weight_gradient, x, upstream, kernel=kernel, **geometry)
-                  if need[1] else None)
+        if need[1]:
+            grad_w = _compute(ConvolutionWeight, _weight_gradient, x, upstream, kernel=kernel, **geometry)
         if len(need) == 2:
             return grad_x, grad_w
         return grad_x, grad_w, (_bias_gradient(upstream) if need[2] else None)
