@@ -326,3 +326,17 @@ def test_bad_module_configurations_name_the_layer(call, match):
 def test_a_float64_input_to_a_float32_layer_is_refused():
     refusal(wg.OpTypeError, r"Conv2d\(2, 3.*dtype float64 .* float32", lambda: nn.Conv2d(2, 3, 1)(
         wg.tensor(random_array((1, 2, 3, 3)))))
+
+
+def test_a_second_backward_through_a_conv_recomputes_what_the_first_used_up():
+    rng = np.random.default_rng(5)
+    x = wg.tensor(rng.standard_normal((2, 3, 6, 6)))
+    w = wg.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    out = (F.conv2d(x, w, stride=2, padding=1) ** 2).sum()
+    out.backward(retain_graph=True)  # the weight's gradient reads the forward's columns, once
+    first = w.grad.numpy().copy()
+    out.backward()  # the columns are gone: made again
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first, rtol=1e-12)
+    tw = torch.tensor(w.detach().numpy(), requires_grad=True)
+    (torch.nn.functional.conv2d(torch.tensor(x.numpy()), tw, stride=2, padding=1) ** 2).sum().backward()
+    np.testing.assert_allclose(first, tw.grad.numpy(), rtol=1e-10)
