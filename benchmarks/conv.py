@@ -30,6 +30,8 @@ import subprocess
 import sys
 import time
 
+from resident import peak_above, start_peak
+
 BATCH = {"lenet5": 64, "resnet": 32}
 FRAMEWORKS = ("wengert", "compiled", "torch")
 TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
@@ -119,21 +121,9 @@ def torch_twin(name: str, model):
     return twin
 
 
-def peak_rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
-
-
-def current_rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-
-
 def worker(framework: str, name: str, steps: int) -> None:
     step = workload(framework, name)
-    baseline = current_rss_kb()
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")
+    baseline = start_peak()
     first_loss = step()
     for _ in range(3):
         step()
@@ -143,7 +133,7 @@ def worker(framework: str, name: str, steps: int) -> None:
         step()
         times.append(time.perf_counter() - start)
     print(json.dumps({"ms": statistics.median(times) * 1e3, "first_loss": first_loss,
-                      "peak_mb": (peak_rss_kb() - baseline) / 1024}))
+                      "peak_mb": peak_above(baseline)}))
 
 
 def measure(framework: str, name: str, steps: int, env: dict) -> dict:

@@ -37,6 +37,8 @@ import subprocess
 import sys
 import time
 
+from resident import peak_above, start_peak
+
 SIZES = (784, 512, 512, 10)
 LR = 0.01
 TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
@@ -172,21 +174,9 @@ def workload(framework: str, size: int):
     return step
 
 
-def peak_rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
-
-
-def current_rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-
-
 def worker(framework: str, size: int, steps: int) -> None:
     step = workload(framework, size)
-    baseline = current_rss_kb()  # model, optimizer and batch exist; no step has run
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")  # reset the peak-RSS counter
+    baseline = start_peak()  # model, optimizer and batch exist; no step has run
     first_loss = step()
     for _ in range(10):  # warm-up
         step()
@@ -195,7 +185,7 @@ def worker(framework: str, size: int, steps: int) -> None:
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    peak_mb = (peak_rss_kb() - baseline) / 1024
+    peak_mb = peak_above(baseline)
     import tracemalloc  # a steady step's own peak, after everything is warm (a compiled trace included)
 
     tracemalloc.start()
