@@ -134,3 +134,19 @@ def test_a_small_cnn_trains_on_digits_to_098():
     with wg.no_grad():
         predicted = model(x).numpy().argmax(axis=1)
     assert (predicted == y.numpy()).mean() >= 0.98
+
+
+def test_the_resnet_trains_on_the_mnist_subset_to_097(tmp_path):
+    # the slowest test of the suite (about 2.5 minutes on two cores): eight epochs of the residual network
+    summary = train(Config(dataset="mnist", model="resnet", epochs=8), tmp_path, progress=False)
+    assert summary["test_accuracy"] >= 0.97, summary
+
+
+def test_a_linear_after_a_flatten_with_the_wrong_feature_count_names_the_count_it_needs():
+    from wengert import nn
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(100, 10))  # 4 x 6 x 6 = 144 features
+    with pytest.raises(wg.core.errors.OpValueError,
+                       match=r"Linear\(in_features=100.*input of shape \(2, 144\) has 144 features, expected 100; "
+                             r"this input needs Linear\(144, 10\)"):
+        model(wg.tensor(np.zeros((2, 1, 8, 8), np.float32)))

@@ -40,8 +40,10 @@ class Linear(Module):
     def forward(self, x: Any) -> Tensor:
         shape = getattr(x, "shape", ())
         if not shape or shape[-1] != self.in_features:
-            raise OpValueError(f"{self!r}: input of shape {tuple(shape)} has {shape[-1] if shape else 0} "
-                               f"features, expected {self.in_features} (at {call_site()})")
+            features = shape[-1] if shape else 0
+            raise OpValueError(f"{self!r}: input of shape {tuple(shape)} has {features} features, expected "
+                               f"{self.in_features}; this input needs Linear({features}, {self.out_features}) "
+                               f"(at {call_site()})")
         parameters = self._parameters  # the registry itself: this runs every step of every layer
         weight = parameters["weight"]
         if x.dtype != weight.data.dtype:  # numpy would promote: float64 input would make all after it float64
