@@ -245,36 +245,34 @@ class _ConvNd(Module):
         return text
 
 
-class Conv1d(_ConvNd):
+class _Conv(_ConvNd):
+    """Conv1d and Conv2d: PyTorch's arguments (no output_padding), and the functional form they call."""
+
+    convolve: Any = None
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype: Any = None, generator: Generator | None = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, dtype=dtype, generator=generator)
+
+    def forward(self, x: Any) -> Tensor:
+        self._check(x)
+        return self.convolve(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Conv1d(_Conv):
     """x (N, C_in, L) or (C_in, L) -> (N, C_out, L_out); weight (C_out, C_in / groups, k)."""
 
     dims = 1
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype: Any = None, generator: Generator | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype=dtype, generator=generator)
-
-    def forward(self, x: Any) -> Tensor:
-        self._check(x)
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+    convolve = staticmethod(F.conv1d)
 
 
-class Conv2d(_ConvNd):
+class Conv2d(_Conv):
     """x (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out); weight (C_out, C_in / groups, kH, kW)."""
 
     dims = 2
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype: Any = None, generator: Generator | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype=dtype, generator=generator)
-
-    def forward(self, x: Any) -> Tensor:
-        self._check(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+    convolve = staticmethod(F.conv2d)
 
 
 class ConvTranspose2d(_ConvNd):
