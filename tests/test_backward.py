@@ -388,3 +388,31 @@ def test_custom_op_errors_in_forward_name_the_op_and_call_site():
 
     with pytest.raises(ValueError, match=r"(?s)broken:.*\(2, 3\).*\(2, 3\).*test_backward.py"):
         Broken.apply(wg.ones(2, 3), wg.ones(2, 3))
+
+
+def test_queued_callback_runs_after_grads_are_accumulated():
+    from wengert.core.backward import queue_callback
+
+    w = wg.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    w.register_hook(lambda grad: queue_callback(lambda: seen.append(w.grad.numpy().copy())))
+    (w * w).sum().backward()
+    assert len(seen) == 1 and np.array_equal(seen[0], [2.0, 4.0])
+    (w * 3.0).sum().backward()  # a second walk queues afresh; the first's callback does not run again
+    assert len(seen) == 2 and np.array_equal(seen[1], [5.0, 7.0])
+
+
+def test_a_failed_walk_drops_its_queued_callbacks():
+    from wengert.core import backward as engine
+
+    w = wg.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+
+    def hook(grad):
+        engine.queue_callback(lambda: seen.append(1))
+        raise RuntimeError("hook failed")
+
+    w.register_hook(hook)
+    with pytest.raises(RuntimeError, match="hook failed"):
+        (w * w).sum().backward()
+    assert seen == [] and engine._callbacks == [] and w.grad is None

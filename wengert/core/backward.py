@@ -199,6 +199,7 @@ def _run(roots: list, seeds: list, retain_graph: bool, create_graph: bool, targe
     leaves' ``.grad``; with them, return ``{target node: its gradient}`` and touch no ``.grad``."""
     targets = None if targets is None else set(targets)
     needed = None if targets is None else _between(roots, targets)
+    first_callback = len(_callbacks)
     heap: list = []
     finished: list = []  # [tensor, gradient] pairs for .grad, applied once the walk has succeeded
     captured: dict = {}
@@ -221,6 +222,9 @@ def _run(roots: list, seeds: list, retain_graph: bool, create_graph: bool, targe
                 if node in targets:
                     captured[node] = upstream
                 _prune_and_apply(node, upstream, needed, heap, retain_graph, create_graph, anomaly)
+    except BaseException:
+        del _callbacks[first_callback:]
+        raise
     finally:
         set_grad_mode(enabled_before)
         for _, node in heap:  # an error stopped us: drop the partial sums so a retry starts clean
@@ -231,7 +235,21 @@ def _run(roots: list, seeds: list, retain_graph: bool, create_graph: bool, targe
         entry.clear()
         if tensor is not None:
             _accumulate(tensor, grad, create_graph)
+    callbacks = _callbacks[first_callback:]
+    del _callbacks[first_callback:]
+    for callback in callbacks:
+        callback()
     return captured
+
+
+_callbacks: list = []  # queued by the walks now running, outermost first
+
+
+def queue_callback(callback: Any) -> None:
+    """Call ``callback()`` when the backward pass now running has finished and added its gradients
+    to ``.grad`` (PyTorch's ``queue_callback``): a hook that started work during the walk, such as
+    DistributedDataParallel's all-reduces, completes it there. A walk that fails drops its callbacks."""
+    _callbacks.append(callback)
 
 
 def _between(roots: list, targets: set) -> set:
