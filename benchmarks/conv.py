@@ -5,9 +5,8 @@ cross-entropy) on a batch of 64 images 1x28x28 float32, and the ResNet step (wen
 default: widths 16-32-64, one BasicBlock each) on a batch of 32. The same initial weights (drawn
 by wengert, copied into PyTorch) and the same batch in every framework.
 
-Frameworks: wengert eager, wengert with the whole step compiled (``wg.compile``; LeNet-5 only: a
-compiled step refuses batch norm in training mode, whose running statistics it would not replay),
-PyTorch eager.
+Frameworks: wengert eager, wengert with the whole step compiled (``wg.compile``; batch norm's
+running statistics replay as effects in their place), PyTorch eager.
 Each runs in its own subprocess with its default threads, alternating wengert, compiled, PyTorch,
 wengert...; each round reports the ratio of medians in that round, and the summary is the median
 of the per-round ratios. Memory: the peak resident memory above the baseline taken once the
@@ -155,8 +154,7 @@ def main() -> None:
     env = {**os.environ, **(TUNED_MALLOC if args.malloc == "tuned" else {})}
     print(f"malloc: {args.malloc}; {args.rounds} rounds x {args.steps} steps, frameworks alternating in subprocesses")
     for name in args.models:
-        # a compiled step cannot replay batch norm's running statistics (wg.compile refuses it): resnet runs eagerly
-        frameworks = FRAMEWORKS if name == "lenet5" else ("wengert", "torch")
+        frameworks = FRAMEWORKS
         rounds = [{framework: measure(framework, name, args.steps, env) for framework in frameworks}
                   for _ in range(args.rounds)]
         losses = {framework: rounds[0][framework]["first_loss"] for framework in frameworks}

@@ -206,7 +206,8 @@ CASES.update({
 })
 
 INTERNAL = {"accumulate_grad", "graph_root", "backward_hook", "compiled",  # the engine's own nodes, no user op
-            "effect", "accumulate_into_grad"}  # what a trace records of backward() and step(): tested in test_compile
+            "effect", "accumulate_into_grad",  # what a trace records of backward() and step(): tested in test_compile
+            "running_statistics"}  # batch norm's update, an effect: tested in test_pooling_norm
 
 
 def make(spec, seed):
@@ -326,3 +327,12 @@ def test_bad_feeds_name_the_inputs():
         g(x1=1.0, x2=2.0, x3=3.0)
     with pytest.raises(wg.GraphError, match="one output"):
         g.backward_graph(x1=1.0, x2=2.0).backward_graph(x1=1.0, x2=2.0, df=1.0)
+
+
+def test_a_graph_that_would_leave_out_a_traced_effect_is_refused():
+    bn = wg.nn.BatchNorm1d(3).double()
+    x = wg.tensor(np.random.default_rng(0).standard_normal((4, 3)))
+    with wg.tracing() as trace:
+        y = bn(x).sum()
+    with pytest.raises(wg.WengertError, match=r"effects \(effect, running_statistics\).*outputs too"):
+        wg.Graph([x], [y], trace)

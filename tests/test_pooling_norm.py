@@ -380,13 +380,47 @@ def test_normalization_refuses_bad_configurations_naming_the_layer_and_the_shape
         nn.BatchNorm1d(3)(wg.tensor(np.ones((4, 3))))
 
 
-def test_batch_norm_training_in_a_graph_is_refused_not_replayed_without_its_running_statistics():
+def test_batch_norm_training_is_refused_where_a_graph_would_not_update_its_running_statistics():
     bn = wg.nn.BatchNorm2d(3).double()
     x = wg.tensor(np.random.default_rng(0).standard_normal((2, 3, 4, 4)))
     with pytest.raises(wg.core.errors.TraceError, match="running statistics"):
-        wg.compile(lambda t: bn(t).sum())(x)
-    with pytest.raises(wg.core.errors.TraceError, match="running statistics"):
         bn(wg.placeholder((None, 3, 4, 4), wg.float64))
     assert int(bn.num_batches_tracked.item()) == 0  # refused before counting the batch
+    # a compiled loss to differentiate outside would be a program with effects: refused, naming the fix
+    with pytest.raises(wg.WengertError, match=r"running_statistics.*compile the training step"):
+        wg.compile(lambda t: bn(t).sum())(wg.tensor(x.numpy(), requires_grad=True))
+    cumulative = wg.nn.BatchNorm2d(3, momentum=None).double()
+    with pytest.raises(wg.core.errors.TraceError, match="momentum=None"):
+        wg.compile(lambda t: cumulative(t).sum())(x)
     bn.eval()  # eval mode reads them only: it compiles
     np.testing.assert_allclose(wg.compile(lambda t: bn(t).sum())(x).item(), bn(x).sum().item(), rtol=1e-12)
+
+
+def test_a_compiled_training_step_replays_batch_norms_running_statistics_bit_for_bit():
+    rng = np.random.default_rng(0)
+    batches = [(wg.tensor(rng.standard_normal((5, 1, 6, 6))), wg.tensor(rng.integers(0, 3, 5))) for _ in range(5)]
+    runs = []
+    for compiled in (False, True):
+        wg.manual_seed(0)
+        model = wg.nn.Sequential(wg.nn.Conv2d(1, 4, 3, padding=1), wg.nn.BatchNorm2d(4), wg.nn.ReLU(),
+                                 wg.nn.Flatten(), wg.nn.Linear(144, 3)).double()
+        optimizer = wg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y, model=model, optimizer=optimizer):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        run = wg.compile(step) if compiled else step
+        losses = [run(x, y).item() for x, y in batches]
+        runs.append((losses, {key: value.numpy().copy() for key, value in model.state_dict().items()}))
+        if compiled:
+            assert run.traces == 1
+    (eager_losses, eager_state), (compiled_losses, compiled_state) = runs
+    assert compiled_losses == eager_losses and len(set(eager_losses)) == 5
+    assert compiled_state["1.num_batches_tracked"].item() == 5
+    for key, value in eager_state.items():  # the weights, and the running statistics that moved 5 times
+        np.testing.assert_array_equal(compiled_state[key], value, err_msg=key)
+    assert not np.allclose(eager_state["1.running_mean"], 0)

@@ -426,3 +426,17 @@ def test_a_checkpoint_from_before_compile_existed_resumes(tmp_path):
     path.write_bytes(len(text).to_bytes(8, "little") + text + payload[8 + size:])
     run, _ = training.resume(tmp_path, {"epochs": 2})
     assert run.config.compile is False and run.epoch == 1
+
+
+def test_a_compiled_resnet_run_is_the_eager_run_running_statistics_included(tmp_path):
+    # --compile compiles the whole step, so batch norm's running statistics replay as effects
+    config = {"dataset": "digits", "model": "resnet", "epochs": 1, "batch_size": 128}
+    summaries = {flag: train(Config(**config, compile=flag), tmp_path / str(flag), progress=False)
+                 for flag in (False, True)}
+    assert summaries[True]["test_accuracy"] == summaries[False]["test_accuracy"]
+    eager, compiled = (checkpoint.read(tmp_path / str(flag)) for flag in (False, True))
+    assert eager["metadata"]["history"] == compiled["metadata"]["history"]
+    moved = [key for key in eager["model"] if key.endswith("running_mean")]
+    assert moved and all(np.abs(eager["model"][key]).max() > 0 for key in moved)
+    for key, value in eager["model"].items():
+        np.testing.assert_array_equal(compiled["model"][key], value, err_msg=key)

@@ -94,8 +94,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-nonfinite", action=argparse.BooleanOptionalAction, default=None,
                      help="keep training when the loss becomes NaN or infinite (default: stop)")
     run.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                     help="train through wg.compile: traced once per batch shape, replayed as straight-line code; "
-                          "the same numbers (default: eager)")
+                     help="compile the whole training step (forward, backward, optimizer step) with wg.compile: "
+                          "traced once per batch shape, replayed as straight-line code; the same numbers "
+                          "(default: eager)")
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="a new or empty folder for the run's files (default: a new runs/DATASET-MODEL[-N])")
     run.add_argument("--resume", type=Path, metavar="DIR",

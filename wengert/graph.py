@@ -110,6 +110,11 @@ class Graph:
             if not isinstance(tensor, Tensor):
                 raise GraphError(f"Graph: an output must be a Tensor, not {type(tensor).__name__}")
         kept = _needed(trace, outputs, variables)
+        dropped = {a.function.name for a in trace if a.function.effect} - {a.function.name for a in kept}
+        if dropped:  # a replay without them would silently not step, not count, not update statistics
+            raise GraphError(f"Graph: the trace has effects ({', '.join(sorted(dropped))}) that no output depends "
+                             "on, so running the graph would leave them out: pass their results as outputs too "
+                             "(wg.compile does), or trace without them")
         parameter_numbers, step_numbers = itertools.count(1), itertools.count(1)
         output_names = _output_names(outputs, variables)
         by_node: dict[int, str] = {}  # a node's output re-wrapped by create_graph is the same variable

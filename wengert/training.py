@@ -117,9 +117,6 @@ def config_problems(values: dict) -> list[str]:
                  for name in names if name in values and not LIMITS[name][0](values[name])]
     if not problems and values.get("compile") and values.get("dropout"):
         problems.append("--compile cannot replay dropout's random masks: train with --dropout 0 or without --compile")
-    if not problems and values.get("compile") and values.get("model") == "resnet":
-        problems.append("--compile cannot replay batch norm's running statistics (resnet has batch norm): train it "
-                        "without --compile")
     return problems
 
 
@@ -179,10 +176,10 @@ class Run:
     history: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in HISTORY})
     # one entry per resume that changed options: {"at_epoch": 20, "changed": {"lr": [0.001, 0.01]}}
     resumes: list[dict] = field(default_factory=list)
-    forward: Callable[[Any, Any], tuple] | None = None  # (features, labels) -> (loss, logits), of run.model
+    step_function: Callable[[Any, Any], tuple] | None = None  # (features, labels) -> (loss, logits): one step
 
     def __post_init__(self) -> None:
-        self.forward = loss_and_logits(self)
+        self.step_function = training_step(self)
 
     def metadata(self) -> dict:
         return {"config": asdict(self.config), "epoch": self.epoch, "step": self.step, "history": self.history,
@@ -190,15 +187,26 @@ class Run:
                 "resumes": self.resumes}
 
 
-def loss_and_logits(run: Run) -> Callable[[Any, Any], tuple]:
-    """(features, labels) -> (the mean cross-entropy of ``run.model``, the logits), through
-    ``wg.compile`` if the run's config asks: the same numbers, traced once per batch shape and
-    replayed with less overhead per op."""
-    def forward(features: Any, labels: Any) -> tuple:
-        logits = run.model(features)
-        return F.cross_entropy(logits, labels), logits
+def training_step(run: Run) -> Callable[[Any, Any], tuple]:
+    """(features, labels) -> (the batch's mean cross-entropy, its logits), after one optimizer step.
 
-    return compile_function(forward) if run.config.compile else forward
+    Eagerly, the weights are left alone when the loss is not finite and the run does not allow that.
+    With ``--compile`` the whole step (forward, backward, the optimizer's step, batch norm's running
+    statistics) goes through ``wg.compile``: the same numbers, traced once per batch shape and replayed
+    with less overhead per op. A replay cannot branch on the loss, so it steps; the run then stops
+    with the same error, and the checkpoint on disk is the last epoch's either way."""
+    config = run.config
+
+    def step(features: Any, labels: Any) -> tuple:
+        logits = run.model(features)
+        loss = F.cross_entropy(logits, labels)
+        if config.compile or math.isfinite(loss.item()) or config.allow_nonfinite:
+            run.optimizer.zero_grad()
+            loss.backward()
+            run.optimizer.step()
+        return loss, logits
+
+    return compile_function(step) if config.compile else step
 
 
 def start(config: Config, num_features: int, num_classes: int) -> Run:
@@ -359,7 +367,7 @@ def _restore(record: dict, config: Config, changed: dict, splits: Any, source: P
     except (nn.StateDictError, ValueError) as error:
         raise CheckpointError(f"{source} is not a readable wengert checkpoint: {error}") from None
     run.config = config
-    run.forward = loss_and_logits(run)
+    run.step_function = training_step(run)
     for group in run.optimizer.param_groups:  # the command line's options win over the saved ones
         group.update(optimizer_options(config))
     run.epoch, run.step, run.history = saved["epoch"], saved["step"], saved["history"]
@@ -406,16 +414,10 @@ def evaluate(model: nn.Module, loader: DataLoader) -> tuple[float, float]:
 
 
 def _train_step(run: Run, features: Any, labels: Any) -> tuple[float, int]:
-    """One minibatch step: the batch's mean loss and its correct predictions. The weights are left
-    alone when the loss is not finite and the run does not allow that. The logits, the loss and the
-    graph with its activations die when this returns: none of a step outlives it."""
-    loss, logits = run.forward(features, labels)
-    value = loss.item()
-    if math.isfinite(value) or run.config.allow_nonfinite:
-        run.optimizer.zero_grad()
-        loss.backward()
-        run.optimizer.step()
-    return value, _correct(logits, labels)
+    """One minibatch step: the batch's mean loss and its correct predictions. The logits, the loss and
+    the graph with its activations die when this returns: none of a step outlives it."""
+    loss, logits = run.step_function(features, labels)
+    return loss.item(), _correct(logits, labels)
 
 
 def fit(run: Run, splits: Any, folder: str | Path | None = None, progress: bool = True) -> Run:

@@ -8,7 +8,8 @@ from typing import Any
 from ..core.backend import int64, is_floating
 from ..core.creation import Generator, ones, zeros
 from ..core.errors import OpTypeError, OpValueError, call_site
-from ..core.tensor import Tensor, bump_version
+from ..core.function import recorded
+from ..core.tensor import Tensor, _refuse_while_tracing, bump_version
 from ..lazy import batch_independent_shape
 from ..ops import flatten, reshape
 from . import functional as F
@@ -399,10 +400,12 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             refuse_running_statistics_in_graphs(x)  # before counting this batch
-            self.num_batches_tracked.data[...] += 1
-            bump_version(self.num_batches_tracked)
             if self.momentum is None:  # a cumulative average: batch k weighs 1/k
+                _refuse_while_tracing(f"{self!r} with momentum=None (a cumulative average, weighted by the count)")
+                self._count_batch()
                 factor = 1.0 / float(self.num_batches_tracked.data)
+            else:
+                recorded(self._count_batch)  # in a compiled step, an effect replayed in its place
         # without running statistics, eval mode normalizes by the batch's, as PyTorch does
         use_batch = self.training or self.running_mean is None
         keep = not self.training or self.track_running_stats
@@ -411,6 +414,10 @@ class _BatchNorm(Module):
                                 self.weight, self.bias, use_batch, factor, self.eps)
         except OpValueError as error:
             raise OpValueError(f"{self!r}: {error}") from None
+
+    def _count_batch(self) -> None:
+        self.num_batches_tracked.data[...] += 1
+        bump_version(self.num_batches_tracked)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

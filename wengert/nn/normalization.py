@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core.backend import namespace
 from ..core.errors import OpValueError, TraceError, call_site
+from ..core.function import Function
 from ..core.grad_mode import watching
 from ..core.tensor import Tensor, bump_version
 from ..lazy import LazyTensor
@@ -72,38 +73,52 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
     if count <= 1:
         raise OpValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                            f"shape {shape} (at {call_site()})")
-    centered = input - mean(input, axis=axes, keepdims=True)
+    batch_mean = mean(input, axis=axes, keepdims=True)
+    centered = input - batch_mean
     variance = mean(centered * centered, axis=axes, keepdims=True)
     if running_mean is not None or running_var is not None:
-        _update_running(input, variance, running_mean, running_var, axes, count, momentum)
+        update = dict(running_mean=running_mean, running_var=running_var, momentum=momentum, count=count)
+        watch = watching()
+        if watch is not None and watch.trace is not None:  # an op, so that a compiled step replays it
+            RunningStatistics.apply(batch_mean, variance, **update)
+        else:
+            RunningStatistics.forward(None, _array(batch_mean), _array(variance), **update)
     return _affine(centered * (variance + eps) ** -0.5, weight, bias, broadcast)
 
 
 def refuse_running_statistics_in_graphs(input: Any) -> None:
-    """Raise inside a trace or a lazy graph: an in-place update of running statistics is no op that
-    a graph would replay, so a compiled or lazy BatchNorm in training mode would silently stop
-    updating them."""
-    watch = watching()
-    if isinstance(input, LazyTensor) or (watch is not None and watch.trace is not None):
-        raise TraceError("batch_norm in training mode updates its running statistics in place, which a graph "
-                         "(wg.compile, Graph.trace, placeholders) would not replay: build it in eval mode "
-                         f"(model.eval()), or train eagerly (at {call_site()})")
+    """Raise in a lazy graph: an in-place update of running statistics needs the batch's values,
+    which a placeholder graph only has when it runs. (A trace records the update as an op.)"""
+    if isinstance(input, LazyTensor):
+        raise TraceError("batch_norm in training mode updates its running statistics in place, which a "
+                         "placeholder graph does not do: build it in eval mode (model.eval()), or train eagerly "
+                         f"or through wg.compile (at {call_site()})")
 
 
-def _update_running(input: Any, variance: Any, running_mean: Any, running_var: Any, axes: tuple, count: int,
-                    momentum: float) -> None:
-    """Move the running statistics (Tensors, written in place) towards this batch's; no graph."""
-    data = input.data if isinstance(input, Tensor) else input
-    xp = namespace(data)
-    for running, batch in ((running_mean, xp.mean(data, axis=axes)),
-                           (running_var, (variance.data if isinstance(variance, Tensor) else variance).reshape(-1)
-                            * (count / (count - 1)))):
-        if running is None:
-            continue
-        target = running.data if isinstance(running, Tensor) else running
-        target[...] = (1 - momentum) * target + momentum * batch
-        if isinstance(running, Tensor):
-            bump_version(running)
+def _array(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
+
+
+class RunningStatistics(Function):
+    """Move running statistics (C,) in place towards a batch's mean and biased variance (C, 1, ...):
+    r = (1 - momentum) r + momentum s, with the variance made unbiased (count / (count - 1)). An
+    effect: eager batch norm calls its forward directly; in a trace it is an op, replayed by a
+    compiled training step in its place with that step's batch statistics."""
+
+    name = "running_statistics"
+    differentiable = False
+    effect = True
+
+    def forward(ctx, batch_mean, variance, running_mean, running_var, momentum, count):
+        for running, batch in ((running_mean, batch_mean.reshape(-1)),
+                               (running_var, variance.reshape(-1) * (count / (count - 1)))):
+            if running is None:
+                continue
+            target = _array(running)
+            target[...] = (1 - momentum) * target + momentum * batch
+            if isinstance(running, Tensor):
+                bump_version(running)
+        return namespace(batch_mean).empty(0)
 
 
 def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> Tensor:
