@@ -8,8 +8,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "wengert"
 
 # Lower layers first; a module may import its own layer and those before it.
-LAYERS = ["core", "ops", "numpy", "gradcheck", "autograd", "func", "lazy", "nn", "models", "optim", "data", "storage",
-          "checkpoint", "serialization", "graph", "viz", "explain", "compile", "training", "cli",
+LAYERS = ["core", "ops", "numpy", "gradcheck", "autograd", "func", "lazy", "distributed", "nn", "models", "optim",
+          "data", "storage", "checkpoint", "serialization", "graph", "viz", "explain", "compile", "training", "cli",
           "__main__"]
 
 

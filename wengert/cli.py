@@ -12,7 +12,10 @@ Every option is checked before anything is trained or written; a problem is one 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -26,10 +29,12 @@ from .nn import functional as F
 from .training import (
     ACTIVATIONS,
     CHANGEABLE,
+    DISTRIBUTED_MODES,
     LIMITS,
     OPTIMIZERS,
     Config,
     UsageError,
+    launched_by_mpiexec,
     momentum_problem,
     option_name,
     run_folder,
@@ -97,6 +102,16 @@ def parser() -> argparse.ArgumentParser:
                      help="compile the whole training step (forward, backward, optimizer step) with wg.compile: "
                           "traced once per batch shape, replayed as straight-line code; the same numbers "
                           "(default: eager)")
+    run.add_argument("--distributed", choices=DISTRIBUTED_MODES,
+                     help="under mpiexec, train on every process: ddp averages the gradients of each step "
+                          "(DistributedDataParallel), ipm trains a replica per process and averages them every "
+                          "--mix-every steps; --batch-size is the global batch, split across the processes; only "
+                          "process 0 shows progress and writes the run (default: one process)")
+    run.add_argument("--mix-every", type=_checked("mix_every", int), metavar="K",
+                     help=f"for --distributed ipm: steps between averagings ({_default('mix_every')})")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="start N processes through the environment's mpiexec, as `mpiexec -n N wengert train "
+                          "--distributed ddp ...` would (with --distributed ipm, that)")
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="a new or empty folder for the run's files (default: a new runs/DATASET-MODEL[-N])")
     run.add_argument("--resume", type=Path, metavar="DIR",
@@ -196,10 +211,61 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launch_workers(args: argparse.Namespace, argv: list[str]) -> int:
+    """``wengert train --workers N ...``: the same command on N processes through mpiexec, each with an
+    equal share of the machine's cores for its BLAS threads (unless the environment sets them)."""
+    from . import distributed
+
+    if args.workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    rest, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--workers":
+            skip = True
+        elif not token.startswith("--workers="):
+            rest.append(token)
+    if args.distributed is None:
+        rest += ["--distributed", "ddp"]
+    try:
+        command = distributed.mpiexec_command(args.workers, "-m", "wengert", *rest)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    threads = str(max(1, (os.cpu_count() or 1) // args.workers))
+    environment = {"OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, **os.environ}
+    return subprocess.run(command, env=environment).returncode
+
+
+def _abort_peers(code: int) -> None:
+    """End every process of a distributed run: the others may be waiting for this one in a collective."""
+    from . import distributed
+
+    if distributed.is_initialized() and distributed.get_world_size() > 1:
+        sys.stderr.flush()
+        time.sleep(0.3)  # mpiexec forwards output asynchronously: let this rank's last lines out first
+        from mpi4py import MPI
+
+        MPI.COMM_WORLD.Abort(code)
+
+
+def _rank() -> int:
+    from . import distributed
+
+    return distributed.get_rank() if distributed.is_initialized() else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     if args.command == "graph":
         return _graph(args)
+    if args.workers is not None and not launched_by_mpiexec():
+        try:
+            return _launch_workers(args, argv)
+        except UsageError as error:
+            print(f"wengert: {error}", file=sys.stderr)
+            return 2
     given = {item.name: getattr(args, item.name) for item in fields(Config)
              if getattr(args, item.name, None) is not None}
     try:
@@ -213,17 +279,24 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(momentum_problem(config.optimizer))
             folder = args.out or _fresh_folder(Path("runs") / f"{config.dataset}-{config.model}")
             summary = train(config, folder, progress=not args.quiet, overwrite=args.overwrite)
-    except UsageError as error:
-        print(f"wengert: {error}", file=sys.stderr)
+    except UsageError as error:  # in a distributed run, every process finds it: process 0 says it
+        if _rank() == 0:
+            print(f"wengert: {error}", file=sys.stderr)
         return 2
     except (WengertError, ImportError) as error:
-        print(f"wengert: {_with_notes(error)}", file=sys.stderr)
+        rank = _rank()
+        print(f"wengert: {'' if rank == 0 else f'process {rank}: '}{_with_notes(error)}", file=sys.stderr)
+        _abort_peers(1)
         return 1
     except KeyboardInterrupt as interrupt:
         # \n: end the progress bar's line first
-        print(f"\nwengert: interrupted. {_with_notes(interrupt) or 'Training had not begun; nothing was written.'}",
-              file=sys.stderr)
+        if _rank() == 0:
+            print(f"\nwengert: interrupted. {_with_notes(interrupt) or 'Training had not begun; nothing was written.'}",
+                  file=sys.stderr)
+        _abort_peers(130)
         return 130
+    if _rank() != 0:
+        return 0
     print(f"test accuracy {summary['test_accuracy']:.4f} (loss {summary['test_loss']:.4f}) after "
           f"{summary['epochs']} epochs in {summary['seconds']:.1f} s")
     if summary["changed"]:

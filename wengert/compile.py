@@ -98,13 +98,14 @@ class Program:
         inputs = [leaves[index] for index in positions]
         # a whole step (backward, optimizer.step() inside): its effects stay in their places
         effects = [application.result for application in trace if application.function.effect]
-        if (effects and differentiate and (outputs[0].requires_grad or any(leaf.requires_grad for leaf in inputs))
+        wants_gradient = outputs[0].requires_grad or any(leaf.requires_grad for leaf in inputs)
+        if (effects and differentiate and wants_gradient
                 and not any(application.function is AccumulateInto for application in trace)):
             names = sorted({application.function.name for application in trace if application.function.effect})
             raise CompileError(f"compile: the function has effects ({', '.join(names)}: an optimizer's step, "
                                "zero_grad, batch norm's running statistics) and returns a result to differentiate; "
-                               "a compiled program with effects is a whole step: compile the training step with backward() and "
-                               "optimizer.step() inside, or put the model in eval mode")
+                               "a compiled program with effects is a whole step: compile the training step with "
+                               "backward() and optimizer.step() inside, or put the model in eval mode")
         if effects and any(leaf.requires_grad for leaf in inputs):
             raise CompileError("compile: a function that calls backward() or step() takes inputs that do not "
                                "require grad (the batch); gradients for its inputs would go to copies of them")

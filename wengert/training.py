@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import math
+import os
 import shlex
 import time
 from collections.abc import Callable
@@ -24,13 +25,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint, nn, optim, storage
+import numpy
+
+from . import checkpoint, distributed, nn, optim, storage
 from .checkpoint import CheckpointError
 from .compile import compile as compile_function
 from .core.creation import Generator, default_generator, manual_seed
 from .core.errors import WengertError
 from .core.grad_mode import no_grad
-from .data import DATASET_NAMES, DataLoader, load_dataset
+from .core.tensor import Tensor
+from .data import DATASET_NAMES, DataLoader, DistributedSampler, load_dataset
+from .distributed.objects import broadcast_object_list
 from .models import MODELS, image_model
 from .nn import functional as F
 
@@ -38,9 +43,10 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": 
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
               "adagrad": optim.Adagrad}
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+DISTRIBUTED_MODES = ("ddp", "ipm")
 # What a resumed run may change; the other options decide the model's shape or its random streams.
 CHANGEABLE = ("lr", "momentum", "weight_decay", "epochs", "batch_size", "allow_nonfinite", "compile")
-ADDED_LATER = ("compile",)  # config fields that older checkpoints lack: they take the default
+ADDED_LATER = ("compile", "distributed", "mix_every")  # fields older checkpoints lack: they take the default
 RUN_FILES = (checkpoint.FILENAME, "checkpoint.json", "curves.png", "summary.json")
 HISTORY = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
@@ -72,6 +78,8 @@ class Config:
     seed: int = 0
     allow_nonfinite: bool = False
     compile: bool = False  # train through wg.compile (the same numbers, less overhead per op)
+    distributed: str | None = None  # under mpiexec: "ddp" (gradients averaged) or "ipm" (parameters mixed)
+    mix_every: int = 5  # for "ipm": average the replicas every this many steps (and at every epoch's end)
 
 
 def _integer(value: Any) -> bool:
@@ -104,6 +112,8 @@ LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (lambda n: _integer(n) and n >= 0, "an integer, 0 or more"),
     "allow_nonfinite": (lambda flag: isinstance(flag, bool), "true or false"),
     "compile": (lambda flag: isinstance(flag, bool), "true or false"),
+    "distributed": (lambda mode: mode is None or mode in DISTRIBUTED_MODES, "one of " + ", ".join(("ddp", "ipm"))),
+    "mix_every": (lambda n: _integer(n) and n >= 1, "a positive integer"),
 }
 
 
@@ -117,6 +127,9 @@ def config_problems(values: dict) -> list[str]:
                  for name in names if name in values and not LIMITS[name][0](values[name])]
     if not problems and values.get("compile") and values.get("dropout"):
         problems.append("--compile cannot replay dropout's random masks: train with --dropout 0 or without --compile")
+    if not problems and values.get("compile") and values.get("distributed") == "ddp":
+        problems.append("--compile cannot replay DistributedDataParallel's all-reduces, started from gradient hooks "
+                        "during backward: use --distributed ipm, or train without --compile")
     return problems
 
 
@@ -177,6 +190,8 @@ class Run:
     # one entry per resume that changed options: {"at_epoch": 20, "changed": {"lr": [0.001, 0.01]}}
     resumes: list[dict] = field(default_factory=list)
     step_function: Callable[[Any, Any], tuple] | None = None  # (features, labels) -> (loss, logits): one step
+    replica: nn.Module | None = None  # with --distributed ddp: the model wrapped in DistributedDataParallel
+    mixer: Any = None  # with --distributed ipm: the distributed.ParameterMixing of the model
 
     def __post_init__(self) -> None:
         self.step_function = training_step(self)
@@ -198,7 +213,7 @@ def training_step(run: Run) -> Callable[[Any, Any], tuple]:
     config = run.config
 
     def step(features: Any, labels: Any) -> tuple:
-        logits = run.model(features)
+        logits = (run.replica or run.model)(features)
         loss = F.cross_entropy(logits, labels)
         if config.compile or math.isfinite(loss.item()) or config.allow_nonfinite:
             run.optimizer.zero_grad()
@@ -417,22 +432,39 @@ def _train_step(run: Run, features: Any, labels: Any) -> tuple[float, int]:
     """One minibatch step: the batch's mean loss and its correct predictions. The logits, the loss and
     the graph with its activations die when this returns: none of a step outlives it."""
     loss, logits = run.step_function(features, labels)
+    if run.mixer is not None:
+        run.mixer.step()
     return loss.item(), _correct(logits, labels)
 
 
 def fit(run: Run, splits: Any, folder: str | Path | None = None, progress: bool = True) -> Run:
-    """Train ``run`` until ``config.epochs``, checkpointing into ``folder`` (a folder) after every epoch."""
+    """Train ``run`` until ``config.epochs``, checkpointing into ``folder`` (a folder) after every epoch.
+
+    Distributed (``config.distributed``, under mpiexec): each rank trains on its shard, a
+    ``config.batch_size // world_size`` slice of every global batch; the epoch's loss and accuracy are
+    summed over the ranks, and only rank 0 validates, shows progress and writes (pass ``folder`` None
+    elsewhere). Dropout masks come from a generator seeded per epoch and rank, so that a resumed run
+    draws what the uninterrupted run drew without saving every rank's generator."""
     from tqdm import tqdm
 
     config = run.config
-    train_loader = DataLoader(splits.train, batch_size=config.batch_size, shuffle=True,
-                              generator=run.loader_generator)
+    rank, world = _rank_and_world(config)
+    sampler = None
+    if config.distributed:
+        sampler = DistributedSampler(splits.train, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
+        train_loader = DataLoader(splits.train, batch_size=config.batch_size // world, sampler=sampler)
+    else:
+        train_loader = DataLoader(splits.train, batch_size=config.batch_size, shuffle=True,
+                                  generator=run.loader_generator)
     val_loader = DataLoader(splits.val, batch_size=1024)
     width = len(str(config.epochs))
     last_finite = (None, None)
     for epoch in range(run.epoch, config.epochs):
-        bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1:{width}d}/{config.epochs}", disable=not progress,
-                   leave=True, dynamic_ncols=True, unit="batch")
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            manual_seed(config.seed + 1_000_003 * (epoch + 1) + rank)
+        bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1:{width}d}/{config.epochs}",
+                   disable=not progress or rank != 0, leave=True, dynamic_ncols=True, unit="batch")
         total_loss = correct = count = 0.0
         for features, labels in train_loader:
             value, right = _train_step(run, features, labels)
@@ -444,7 +476,8 @@ def fit(run: Run, splits: Any, folder: str | Path | None = None, progress: bool 
             elif not config.allow_nonfinite:
                 step, finite = last_finite
                 raise TrainingError(
-                    f"the loss became {value} at step {run.step} (epoch {epoch + 1}); the last finite loss "
+                    f"the loss became {value} at step {run.step} (epoch {epoch + 1}"
+                    + (f", rank {rank}" if world > 1 else "") + "); the last finite loss "
                     + (f"was {finite:.6g} at step {step}" if step else "was never seen")
                     + ". Lower the learning rate, or pass --allow-nonfinite to go on anyway.")
             total_loss += value * batch
@@ -452,8 +485,15 @@ def fit(run: Run, splits: Any, folder: str | Path | None = None, progress: bool 
             count += batch
             bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.3f}", refresh=False)
             bar.update()
-        val_loss, val_accuracy = evaluate(run.model, val_loader)
         run.epoch = epoch + 1
+        if sampler is not None:
+            if run.mixer is not None:  # the replicas agree at every epoch's end: one checkpoint holds the run
+                run.mixer.mix()
+            total_loss, correct, count = _summed_over_ranks(total_loss, correct, count)
+            if rank != 0:
+                bar.close()
+                continue
+        val_loss, val_accuracy = evaluate(run.model, val_loader)
         for key, value in zip(HISTORY, (total_loss / count, correct / count, val_loss, val_accuracy)):
             run.history[key].append(value)
         bar.set_postfix(loss=f"{total_loss / count:.4f}", acc=f"{correct / count:.3f}",
@@ -462,6 +502,19 @@ def fit(run: Run, splits: Any, folder: str | Path | None = None, progress: bool 
         if folder is not None:
             checkpoint.save(Path(folder) / checkpoint.FILENAME, run.model, run.optimizer, run.metadata())
     return run
+
+
+def _rank_and_world(config: Config) -> tuple[int, int]:
+    """This process's rank and the number of processes: (0, 1) unless the run is distributed."""
+    if not config.distributed:
+        return 0, 1
+    return distributed.get_rank(), distributed.get_world_size()
+
+
+def _summed_over_ranks(*values: float) -> list[float]:
+    totals = Tensor(numpy.asarray(values, dtype=numpy.float64))
+    distributed.all_reduce(totals)
+    return totals.data.tolist()
 
 
 def plot(history: dict, path: str | Path, title: str = "") -> Path:
@@ -490,6 +543,34 @@ def plot(history: dict, path: str | Path, title: str = "") -> Path:
     return Path(path)
 
 
+def launched_by_mpiexec() -> bool:
+    """Whether an MPI launcher started this process (it sets these variables in each process)."""
+    return any(name in os.environ for name in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK"))
+
+
+def _checked_request(config: Config, folder: Path, resume_from: str | Path | None, overrides: dict | None,
+                     overwrite: bool, world: int) -> tuple:
+    """(the run folder to resume or None, its checkpoint record, the config, what it changes), all checked
+    (also against the number of processes, ``world``), with ``folder`` ready for the run's files; raises
+    UsageError or CheckpointError before anything runs or is written."""
+    source = record = None
+    changed: dict = {}
+    if resume_from is not None:
+        source, record, config, changed = _read_run(resume_from, overrides)
+    else:
+        problems = config_problems(asdict(config))
+        if problems:
+            raise UsageError("; ".join(problems))
+    if world > 1 and not config.distributed:
+        raise UsageError(f"started on {world} processes (mpiexec) without --distributed: pass --distributed ddp "
+                         "or ipm, or run one process")
+    if config.distributed and config.batch_size % world:
+        raise UsageError(f"--batch-size {config.batch_size} does not split across {world} processes: pass a "
+                         f"multiple of {world} (each process takes batch-size / {world} of every step's batch)")
+    prepare_folder(folder, overwrite, resuming=source is not None and source.resolve() == folder.resolve())
+    return source, record, config, changed
+
+
 def train(config: Config, folder: str | Path, resume_from: str | Path | None = None, overrides: dict | None = None,
           progress: bool = True, overwrite: bool = False) -> dict:
     """Run (or resume) a training job end to end; write the checkpoint, the curves and a summary
@@ -502,15 +583,22 @@ def train(config: Config, folder: str | Path, resume_from: str | Path | None = N
     """
     folder = Path(folder)
     started = time.perf_counter()
-    source = record = None
-    changed: dict = {}
-    if resume_from is not None:
-        source, record, config, changed = _read_run(resume_from, overrides)
-    else:
-        problems = config_problems(asdict(config))
-        if problems:
-            raise UsageError("; ".join(problems))
-    prepare_folder(folder, overwrite, resuming=source is not None and source.resolve() == folder.resolve())
+    distributed_run = config.distributed or (overrides or {}).get("distributed") or launched_by_mpiexec()
+    rank = distributed.get_rank() if distributed_run else 0
+    world = distributed.get_world_size() if distributed_run else 1
+    # Rank 0 checks the request, reads the run to resume and prepares the folder; the others get what
+    # it found (the folder and the checkpoint may be on its disk only) and write nothing, ever.
+    found: list = [None, None]
+    if rank == 0:
+        try:
+            found[1] = _checked_request(config, folder, resume_from, overrides, overwrite, world)
+        except (UsageError, CheckpointError) as error:
+            found[0] = error
+    if distributed_run:
+        broadcast_object_list(found)
+    if found[0] is not None:
+        raise found[0]
+    source, record, config, changed = found[1]
     try:
         splits = load_dataset(config.dataset)
         if source is not None:
@@ -518,6 +606,13 @@ def train(config: Config, folder: str | Path, resume_from: str | Path | None = N
         else:
             run = start(config, splits.num_features, splits.num_classes)
         del record  # its arrays are loaded: do not hold a second copy through training
+        if config.distributed == "ddp":
+            run.replica = nn.parallel.DistributedDataParallel(run.model)
+        elif config.distributed == "ipm":
+            run.mixer = distributed.ParameterMixing(run.model, every=config.mix_every, optimizer=run.optimizer)
+        if rank != 0:
+            fit(run, splits, None, progress=False)
+            return {"rank": rank, "epochs": run.epoch, "steps": run.step}
         first_epoch = run.epoch
         fit(run, splits, folder, progress)
         test_loss, test_accuracy = evaluate(run.model, DataLoader(splits.test, batch_size=1024))
@@ -530,6 +625,7 @@ def train(config: Config, folder: str | Path, resume_from: str | Path | None = N
             "changed": changed,
             "checkpoint": str(folder / checkpoint.FILENAME), "curves": str(folder / "curves.png"),
             "summary": str(folder / "summary.json"),
+            "processes": world, "distributed": run.config.distributed,
         }
         described = f"{run.config.model} {run.config.hidden}" if run.config.model == "mlp" else run.config.model
         plot(run.history, folder / "curves.png", f"{run.config.dataset}: {described}")

@@ -8,6 +8,7 @@
 
 from .datasets import DATASET_NAMES, DatasetSplits, load_dataset, stratified_split
 from .loader import DataLoader, Dataset, TensorDataset, default_collate
+from .sampler import DistributedSampler
 
-__all__ = ["DATASET_NAMES", "DataLoader", "Dataset", "DatasetSplits", "TensorDataset", "default_collate",
-           "load_dataset", "stratified_split"]
+__all__ = ["DATASET_NAMES", "DataLoader", "Dataset", "DatasetSplits", "DistributedSampler", "TensorDataset",
+           "default_collate", "load_dataset", "stratified_split"]

@@ -123,28 +123,41 @@ class DataLoader:
     generator that ``wg.manual_seed`` seeds) when ``iter()`` is called. ``drop_last``: skip the
     final batch if it is smaller than ``batch_size``. ``collate_fn``: turns a list of samples
     into a batch (default: ``default_collate``). A dataset with ``get_batch`` (TensorDataset)
-    is gathered by index array instead, unless a ``collate_fn`` is given.
+    is gathered by index array instead, unless a ``collate_fn`` is given. ``sampler``: an
+    iterable of dataset indices with a length (a ``DistributedSampler``) that gives the order
+    instead; it excludes ``shuffle=True``, as in PyTorch.
     """
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 generator: creation.Generator | None = None, collate_fn: Callable | None = None) -> None:
+                 generator: creation.Generator | None = None, collate_fn: Callable | None = None,
+                 sampler: Any = None) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle=True: the sampler "
+                             "decides the order (a DistributedSampler shuffles itself: DistributedSampler(dataset, "
+                             "shuffle=True))")
+        if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, not "
+                            f"{type(sampler).__name__}")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator
         self.collate_fn = collate_fn
+        self.sampler = sampler
 
     def __len__(self) -> int:
         """The number of batches per epoch."""
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
         # Draw the order now, not at the first next(), so iter() alone advances the generator
         # by exactly one epoch: a state saved between epochs then resumes the same sequence.
+        if self.sampler is not None:
+            return self._batches(numpy.fromiter(iter(self.sampler), dtype=numpy.int64))
         n = len(self.dataset)
         if self.shuffle:
             generator = self.generator if self.generator is not None else creation.default_generator

@@ -21,3 +21,7 @@ from .layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Drop
 
 __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout2d", "GroupNorm", "LayerNorm",
             "MaxPool2d"]
+
+from . import parallel  # noqa: E402  DistributedDataParallel (issue 11)
+
+__all__ += ["parallel"]
