@@ -12,11 +12,13 @@ wengert...; each round reports the ratio of medians in that round, and the summa
 of the per-round ratios. Memory: the peak resident memory above the baseline taken once the
 model, optimizer and batch exist, from the first step on (peak reset through /proc/self/clear_refs).
 
-Allocator: glibc malloc with its default settings unless ``--malloc tuned`` (MALLOC_MMAP_THRESHOLD_
-and MALLOC_TRIM_THRESHOLD_ raised for every framework alike, so that freed large arrays stay in the
-heap).
+Allocator: glibc malloc. ``--malloc default``: as each framework sets it up, which for wengert means
+that importing it raised glibc's mmap and trim thresholds (``mallopt``; ``core.backend.keep_freed_memory``)
+so that freed large arrays stay in the heap for the next step, and PyTorch's and numpy's processes have
+glibc's defaults. ``--malloc system``: glibc's defaults for every framework (WENGERT_MALLOC=system).
+``--malloc tuned``: MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ raised for every framework alike.
 
-    python benchmarks/conv.py [--rounds 9] [--steps 10] [--models lenet5 resnet] [--malloc tuned]
+    python benchmarks/conv.py [--rounds 9] [--steps 10] [--models lenet5 resnet] [--malloc default|system|tuned]
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ import subprocess
 import sys
 import time
 
-from resident import peak_above, start_peak
+from resident import MALLOC_SETTINGS, peak_above, start_peak
 
 BATCH = {"lenet5": 64, "resnet": 32}
 FRAMEWORKS = ("wengert", "compiled", "torch")
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
 
 
 def wengert_model(name: str):
@@ -146,12 +147,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--models", nargs="+", default=["lenet5", "resnet"], choices=sorted(BATCH))
-    parser.add_argument("--malloc", choices=["default", "tuned"], default="default")
+    parser.add_argument("--malloc", choices=sorted(MALLOC_SETTINGS), default="default")
     parser.add_argument("--worker")
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.models[0], args.steps)
-    env = {**os.environ, **(TUNED_MALLOC if args.malloc == "tuned" else {})}
+    env = {**os.environ, **MALLOC_SETTINGS[args.malloc]}
     print(f"malloc: {args.malloc}; {args.rounds} rounds x {args.steps} steps, frameworks alternating in subprocesses")
     for name in args.models:
         frameworks = FRAMEWORKS

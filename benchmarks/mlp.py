@@ -19,11 +19,13 @@ step on (so it includes a compiled function's one-time trace); and a steady step
 measured by tracemalloc once everything is warm (what numpy and Python allocate; PyTorch's own
 allocator is not traced, so its figure there is small by construction).
 
-Allocator: glibc malloc with its default settings unless ``--malloc tuned``, which sets
-MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ (for every framework alike) so that large
-freed arrays stay in the heap instead of going back to the OS each step.
+Allocator: glibc malloc. ``--malloc default``: as each framework sets it up, which for wengert means
+that importing it raised glibc's mmap and trim thresholds (``mallopt``; ``core.backend.keep_freed_memory``)
+so that freed large arrays stay in the heap for the next step, and PyTorch's and numpy's processes have
+glibc's defaults. ``--malloc system``: glibc's defaults for every framework (WENGERT_MALLOC=system).
+``--malloc tuned``: MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ raised for every framework alike.
 
-    python benchmarks/mlp.py [--rounds 5] [--steps 30] [--batches 32 128 1024] [--malloc tuned]
+    python benchmarks/mlp.py [--rounds 5] [--steps 30] [--batches 32 128 1024] [--malloc default|system|tuned]
 """
 
 from __future__ import annotations
@@ -37,11 +39,10 @@ import subprocess
 import sys
 import time
 
-from resident import peak_above, start_peak
+from resident import MALLOC_SETTINGS, peak_above, start_peak
 
 SIZES = (784, 512, 512, 10)
 LR = 0.01
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
 
 
 def initial_weights():
@@ -208,12 +209,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 128, 1024])
-    parser.add_argument("--malloc", choices=["default", "tuned"], default="default")
+    parser.add_argument("--malloc", choices=sorted(MALLOC_SETTINGS), default="default")
     parser.add_argument("--worker")
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.batches[0], args.steps)
-    env = {**os.environ, **(TUNED_MALLOC if args.malloc == "tuned" else {})}
+    env = {**os.environ, **MALLOC_SETTINGS[args.malloc]}
     print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, cross-entropy, SGD, float32; malloc: {args.malloc}; "
           f"{args.rounds} rounds x {args.steps} steps, frameworks alternating in subprocesses")
     for size in args.batches:

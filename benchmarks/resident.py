@@ -1,6 +1,12 @@
-"""Resident memory of this process, for the benchmarks' memory figures (Linux's /proc)."""
+"""Resident memory of this process, for the benchmarks' memory figures (Linux's /proc), and the
+allocator settings the benchmarks run with (``--malloc``)."""
 
 from __future__ import annotations
+
+# default: as each framework sets malloc up (wengert raises glibc's thresholds at import);
+# system: glibc's defaults everywhere; tuned: glibc's thresholds raised for every framework
+MALLOC_SETTINGS = {"default": {}, "system": {"WENGERT_MALLOC": "system"},
+                   "tuned": {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}}
 
 
 def _status_kb(field: str) -> int:

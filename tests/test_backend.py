@@ -1,6 +1,8 @@
 """The backend's two speed paths: a batch through a layer written column-major, and SGD-style
 updates by BLAS axpy; each must give numpy's values, and fall back where it does not apply."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,30 @@ def test_matmul_in_column_blocks_gives_the_product(rows, inner, columns):
     out = np.full((rows, columns), np.nan)
     assert backend.matmul(a, b, out=out) is out
     np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)  # every block written
+
+
+def test_importing_wengert_keeps_freed_arrays_for_reuse_unless_told_not_to():
+    # a LeNet-5 training step frees and makes the same arrays every step; glibc's defaults give many of
+    # them back to the OS, and fault their pages in afresh the next step
+    import subprocess
+    import sys
+
+    program = ("import resource, numpy, wengert as wg\n"
+               "model = wg.models.LeNet5()\n"
+               "x = wg.tensor(numpy.ones((64, 1, 28, 28), numpy.float32))\n"
+               "def step():\n"
+               "    model.zero_grad()\n"
+               "    model(x).sum().backward()\n"
+               "for _ in range(3): step()\n"
+               "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+               "for _ in range(5): step()\n"
+               "print(wg.core.backend.MALLOC_TUNED, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)")
+    results = {}
+    for setting in ("", "system"):
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
+        output = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True,
+                                env={**environment, "WENGERT_MALLOC": setting}).stdout.split()
+        results[setting] = (output[0] == "True", int(output[1]))
+    assert results[""][0] and not results["system"][0]
+    assert results["system"][1] > 5 * 1000, results  # thousands of pages a step, faulted in again each time
+    assert results[""][1] < 5 * 100, results  # the same pages, reused

@@ -91,9 +91,11 @@ def winners(x: Any, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pa
         for value in values[1:]:
             best = xp.maximum(best, value)  # propagates a NaN, as PyTorch's choice does
         if not bool(xp.isnan(best).any()):  # the first offset holding the maximum, from the last one back
-            where_best = xp.full(best.shape, len(values) - 1, dtype=xp.int64)
+            # one byte an offset where they fit: the backward pass reads these once per offset
+            kind = xp.int8 if len(values) <= 127 else xp.int64
+            where_best = xp.full(best.shape, len(values) - 1, dtype=kind)
             for index in range(len(values) - 2, -1, -1):
-                where_best = xp.where(values[index] == best, index, where_best)
+                where_best = xp.where(values[index] == best, kind(index), where_best)
             return best, where_best
     padded = _pad(xp, x, padding, after)
     best = where_best = seen = None
@@ -124,8 +126,12 @@ def _scatter(xp: Any, g: Any, where_best: Any, in_shape: Pair, kernel_size: Pair
     out, after = _geometry(in_shape, kernel_size, stride, padding, dilation, ceil_mode)
     rows, cols = in_shape[-2] + padding[0] + after[0], in_shape[-1] + padding[1] + after[1]
     grad = xp.zeros((*g.shape[:-2], rows, cols), dtype=g.dtype)
+    apart = all(s >= r * (k - 1) + 1 for s, r, k in zip(stride, dilation, kernel_size))
     for index, key in _offsets(kernel_size, stride, dilation, out):
-        grad[key] += xp.where(where_best == index, g, 0)
+        if apart:  # windows that do not overlap: each offset writes its own input elements
+            xp.multiply(g, where_best == index, out=grad[key])
+        else:
+            grad[key] += xp.where(where_best == index, g, 0)
     return grad[..., padding[0]:padding[0] + in_shape[-2], padding[1]:padding[1] + in_shape[-1]]
 
 
@@ -322,7 +328,7 @@ def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
         return result
     data = input.data if isinstance(input, Tensor) else input
     xp = namespace(data)
-    where_best = winners(data, **constants)[1]
+    where_best = winners(data, **constants)[1].astype(xp.int64)
     kernel, steps, pads, dilations = (constants[key] for key in ("kernel_size", "stride", "padding", "dilation"))
     out = where_best.shape[-2:]
     rows = (xp.arange(out[0])[:, None] * steps[0] - pads[0]) + (where_best // kernel[1]) * dilations[0]
