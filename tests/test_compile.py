@@ -292,3 +292,67 @@ def test_a_compiled_calls_backward_frees_as_it_goes_so_it_runs_once():
     loss.backward(retain_graph=True)
     with pytest.raises(wg.CompileError, match="backward has run already"):
         loss.backward()
+
+
+def _convolutional_step(compiled: bool):
+    wg.manual_seed(0)
+    model = wg.nn.Sequential(wg.nn.Conv2d(1, 4, 3, padding=1), wg.nn.ReLU(), wg.nn.MaxPool2d(2),
+                             wg.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), wg.nn.Flatten(),
+                             wg.nn.Linear(24, 3)).double()
+    optimizer = wg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x, y):
+        loss = wg.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return model, (wg.compile(step) if compiled else step)
+
+
+def test_a_compiled_conv_step_reads_its_forwards_columns_and_pool_winners_again_not_recomputes_them():
+    rng = np.random.default_rng(0)
+    batches = [(wg.tensor(rng.standard_normal((5, 1, 8, 8))), wg.tensor(rng.integers(0, 3, 5))) for _ in range(4)]
+    runs = []
+    for compiled in (False, True):
+        model, step = _convolutional_step(compiled)
+        runs.append(([step(x, y).item() for x, y in batches], [p.detach().numpy().copy() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for eager, replayed in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(replayed, eager)
+    ops = [assignment.op for assignment in next(iter(step.programs.values())).assignments]
+    assert "conv_weight" not in ops and "max_pool2d_backward" not in ops and "conv" not in ops
+    assert ops.count("conv_columns") == 2 and ops.count("conv_weight_from_columns") == 2
+    assert ops.count("max_pool2d_winners") == 1 and ops.count("max_pool2d_scatter") == 1
+
+
+def test_a_compiled_conv_loss_differentiated_outside_keeps_the_columns_for_its_backward():
+    model, _ = _convolutional_step(False)
+    x = wg.tensor(np.random.default_rng(1).standard_normal((5, 1, 8, 8)))
+    loss_of = wg.compile(lambda x: model(x).square().sum())
+    for _ in range(2):  # the trace, then a replay
+        model.zero_grad()
+        loss_of(x).backward()
+        replayed = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    model(x).square().sum().backward()
+    for parameter, gradient in zip(model.parameters(), replayed):
+        np.testing.assert_allclose(gradient, parameter.grad.numpy(), rtol=1e-12, atol=1e-12)
+    ops = [assignment.op for assignment in next(iter(loss_of.programs.values())).assignments]
+    assert ops.count("conv_columns") == 2 and "conv_weight" not in ops and "max_pool2d_backward" not in ops
+
+
+def test_a_conv_of_a_parameter_is_not_split_an_optimizer_step_may_change_it():
+    from wengert.compile import _shared_forward_work
+    from wengert.graph import Assignment
+    from wengert.ops.conv import Convolution, ConvolutionWeight
+
+    geometry = {"stride": (1, 1), "padding": ((0, 0), (0, 0)), "dilation": (1, 1), "groups": 1}
+    steps = [Assignment("y", "conv", ("w1", "w2"), geometry, (1, 1, 2, 2), np.float64, Convolution),
+             Assignment("g", "conv_weight", ("w1", "df"), {"kernel": (2, 2), **geometry}, (1, 1, 2, 2), np.float64,
+                        ConvolutionWeight)]
+    shapes = {"w1": (1, 1, 3, 3), "w2": (1, 1, 2, 2), "df": (1, 1, 2, 2)}
+    assert _shared_forward_work(steps, shapes, {"w1": None, "w2": None}) == steps
+    assert [step.op for step in _shared_forward_work(steps, shapes, {"w2": None})] == [
+        "conv_columns", "conv_from_columns", "conv_weight_from_columns"]

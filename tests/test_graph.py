@@ -207,7 +207,10 @@ CASES.update({
 
 INTERNAL = {"accumulate_grad", "graph_root", "backward_hook", "compiled",  # the engine's own nodes, no user op
             "effect", "accumulate_into_grad",  # what a trace records of backward() and step(): tested in test_compile
-            "running_statistics"}  # batch norm's update, an effect: tested in test_pooling_norm
+            "running_statistics",  # batch norm's update, an effect: tested in test_pooling_norm
+            # the halves a compiled program splits conv and max-pool into (replay only): tested in test_compile
+            "conv_columns", "conv_from_columns", "conv_weight_from_columns", "max_pool2d_winners", "part",
+            "max_pool2d_scatter"}
 
 
 def make(spec, seed):

@@ -44,6 +44,15 @@ from .core.function import Function, _no_context
 from .core.grad_mode import enable_grad, grad_enabled
 from .core.tensor import Tensor
 from .graph import Assignment, Graph, Literal, _array, _runner, tracing
+from .ops.conv import (
+    Convolution,
+    ConvolutionColumns,
+    ConvolutionFromColumns,
+    ConvolutionWeight,
+    ConvolutionWeightFromColumns,
+    shared_columns,
+)
+from .ops.pooling import MaxPool2d, MaxPool2dBackward, MaxPool2dScatter, MaxPool2dWinners, Part
 
 
 class CompileError(WengertError, ValueError):
@@ -123,8 +132,10 @@ class Program:
                                and outputs[0].dtype.kind == "f")
         self.sources: list[str] = []  # the generated code and its assignments, for reading (and for tests)
         if not self.differentiable:
-            kinds = _kinds(graph, dict(zip(graph.inputs, (leaf.data for leaf in inputs))))
+            examples = dict(zip(graph.inputs, (leaf.data for leaf in inputs)))
+            kinds = _kinds(graph, examples)
             steps, results = _common_subexpressions(graph.assignments, graph.outputs)
+            steps = _shared_forward_work(steps, _shapes(graph, examples), graph.parameters)
             self.traced_steps, self.assignments = len(graph.assignments), steps
             self.forward = self._generate(steps, [*graph.inputs, *graph.parameters], results, [], kinds)
             return
@@ -132,6 +143,7 @@ class Program:
         kinds = _kinds(joint, {**dict(zip(graph.inputs, (leaf.data for leaf in inputs))),
                                seed: joint.examples[seed]})
         steps, results = _common_subexpressions(joint.assignments, joint.outputs)
+        steps = _shared_forward_work(steps, _shapes(joint, joint.examples), joint.parameters)
         self.traced_steps, self.assignments = len(joint.assignments), steps
         forward_names = _needed_names(steps, results[:len(outputs)])
         forward_steps = [step for step in steps if step.name in forward_names]
@@ -238,6 +250,78 @@ def _common_subexpressions(steps: list[Assignment], outputs: list[str]) -> tuple
         seen[key] = step.name
         kept.append(step)
     return kept, [renamed.get(name, name) for name in outputs]
+
+
+def _shared_forward_work(steps: list[Assignment], shapes: dict, parameters: Any) -> list[Assignment]:
+    """The steps with conv and max-pool split where their backward would redo their forward's work:
+    conv's weight gradient (conv_weight) makes the forward's im2col columns again, and max-pool's
+    gradient (max_pool2d_backward) finds the windows' maxima again. Eager ops keep those in their
+    context; here the forward becomes two steps whose middle value the backward step reads instead.
+    Only for an input that no effect can change between the two: not a parameter (an optimizer's
+    step may come between), but a batch or a computed value. ``shapes``: each variable's shape."""
+    candidates: dict[tuple, list[int]] = {}  # ("conv" | "pool", input variable) -> forward steps
+    readers: dict[int, list[int]] = collections.defaultdict(list)  # forward step -> its backward steps
+    splits: dict[int, dict] = {}  # forward step -> the constants of its first half
+    for index, step in enumerate(steps):
+        function, arguments = step.function, step.arguments
+        if (function in (Convolution, MaxPool2d) and isinstance(arguments[0], str) and arguments[0] not in parameters
+                and step.shape is not None):
+            candidates.setdefault((function.name, arguments[0]), []).append(index)
+        elif function is ConvolutionWeight and isinstance(arguments[0], str):
+            for forward in candidates.get(("conv", arguments[0]), []):
+                weight = steps[forward].arguments[1]
+                kernel = tuple(shapes[weight][2:]) if isinstance(weight, str) and weight in shapes else None
+                constants = kernel and shared_columns(steps[forward].constants, kernel, step.constants)
+                if constants:
+                    splits[forward] = constants
+                    readers[forward].append(index)
+                    break
+        elif function is MaxPool2dBackward and isinstance(arguments[1], str) and arguments[1] in shapes:
+            for forward in candidates.get(("max_pool2d", arguments[1]), []):
+                if steps[forward].constants == step.constants:
+                    splits[forward] = step.constants
+                    readers[forward].append(index)
+                    break
+    if not splits:
+        return steps
+    replaced: dict[int, Assignment] = {}
+    firsts: dict[int, list[Assignment]] = {}
+    for forward, constants in splits.items():
+        step = steps[forward]
+        x = step.arguments[0]
+        if step.function is Convolution:
+            columns = f"{step.name}_columns"
+            firsts[forward] = [Assignment(columns, "conv_columns", (x,), constants, function=ConvolutionColumns),
+                               dataclasses.replace(step, op="conv_from_columns",
+                                                   arguments=(columns, *step.arguments[1:]),
+                                                   constants={"out": tuple(step.shape[2:])},
+                                                   function=ConvolutionFromColumns)]
+            for reader in readers[forward]:
+                replaced[reader] = dataclasses.replace(
+                    steps[reader], op="conv_weight_from_columns", arguments=(columns, steps[reader].arguments[1]),
+                    constants={"shape": tuple(shapes[step.arguments[1]])}, function=ConvolutionWeightFromColumns)
+        else:
+            pair, places = f"{step.name}_winners", f"{step.name}_places"
+            firsts[forward] = [Assignment(pair, "max_pool2d_winners", (x,), constants, function=MaxPool2dWinners),
+                               dataclasses.replace(step, op="part", arguments=(pair,), constants={"index": 0},
+                                                   function=Part),
+                               Assignment(places, "part", (pair,), {"index": 1}, function=Part)]
+            for reader in readers[forward]:
+                replaced[reader] = dataclasses.replace(
+                    steps[reader], op="max_pool2d_scatter", arguments=(steps[reader].arguments[0], places),
+                    constants={"in_shape": tuple(shapes[x]), **constants}, function=MaxPool2dScatter)
+    result = []
+    for index, step in enumerate(steps):
+        result.extend(firsts.get(index, [replaced.get(index, step)]))
+    return result
+
+
+def _shapes(graph: Graph, examples: dict) -> dict:
+    """Each variable's shape: the inputs' (from ``examples``), the parameters', and every step's."""
+    shapes = {name: tuple(value.shape) for name, value in examples.items()}
+    shapes.update({name: tuple(p.data.shape) for name, p in graph.parameters.items()})
+    shapes.update({step.name: tuple(step.shape) for step in graph.assignments if step.shape is not None})
+    return shapes
 
 
 def _identity(value: Any) -> Any:

@@ -66,16 +66,22 @@ def _convolve(x: Any, w: Any, b: Any, stride: tuple, padding: tuple, dilation: t
               keep: list | None = None) -> Any:
     """y (N, F, *O) = sum over (c, k) of x_padded (N, C, *S) windows times w (F, C/groups, *K), + b.
     ``keep``: a list to append the im2col columns to, for the weight's gradient."""
-    n, f, kernel = x.shape[0], w.shape[0], w.shape[2:]
+    kernel = w.shape[2:]
     windows = _windows(x, kernel, stride, padding, dilation)
     out = windows.shape[2:2 + len(kernel)]
     columns = _columns(windows, groups)  # (N, g, c K, O)
     if keep is not None:
         keep.append(columns)
+    return _from_columns(columns, w, b, out)
+
+
+def _from_columns(columns: Any, w: Any, b: Any, out: tuple) -> Any:
+    """y (N, F, *O) from the im2col columns (N, g, c K, O) and w (F, C/groups, *K), + b (F,)."""
+    n, groups, f = columns.shape[0], columns.shape[1], w.shape[0]
     y = w.reshape(groups, f // groups, -1) @ columns  # (N, g, f/g, O): one matmul batched over (N, g)
     y = y.reshape(n, f, *out)
     if b is not None:
-        y += b.reshape(f, *(1,) * len(kernel))
+        y += b.reshape(f, *(1,) * len(out))
     return y
 
 
@@ -262,6 +268,57 @@ class ConvolutionWeight(Function):
         (x, y), (tx, ty) = primals, tangents
         return _tangent_sum([ConvolutionWeight.apply(tx, y, **constants) if tx is not None else None,
                              ConvolutionWeight.apply(x, ty, **constants) if ty is not None else None], None, result)
+
+
+# --- conv split at its columns, for compiled programs (wengert.compile) -----------------------------
+# Eager conv keeps its im2col columns for the weight's gradient. A compiled step's backward is a
+# conv_weight op that would make them again; the compiler instead splits the forward conv into the two
+# halves below and lets the weight's gradient read the columns. Replay only: no gradients.
+
+def shared_columns(forward: dict, kernel: tuple, weight: dict) -> dict | None:
+    """The constants of ``ConvolutionColumns`` when a conv (constants ``forward``, a weight of kernel
+    ``kernel``) and a conv_weight of the same input (constants ``weight``) read the same columns, as
+    eager conv's backward assumes of its own; else None."""
+    d = len(kernel)
+    made, read = (_geometry(d, constants.get("stride"), constants.get("padding"), constants.get("dilation"),
+                            constants.get("groups", 1)) for constants in (forward, weight))
+    if (tuple(weight.get("kernel") or ()) != tuple(kernel) or any(made[key] != read[key] for key in
+                                                                 ("stride", "dilation", "groups"))
+            or [before for before, _ in made["padding"]] != [before for before, _ in read["padding"]]):
+        return None
+    return {"kernel": tuple(kernel), **made}
+
+
+class ConvolutionColumns(Function):
+    """im2col (N, g, c K, O) of x (N, C, *S) for a kernel (*K): the first half of conv."""
+
+    name = "conv_columns"
+    differentiable = False
+
+    def forward(ctx, x, kernel, stride=None, padding=None, dilation=None, groups=1):
+        geometry = _geometry(len(kernel), stride, padding, dilation, groups)
+        return _columns(_windows(x, tuple(kernel), geometry["stride"], geometry["padding"], geometry["dilation"]),
+                        groups)
+
+
+class ConvolutionFromColumns(Function):
+    """conv's y (N, F, *out) from its columns and w (F, C/groups, *K), + b: the second half of conv."""
+
+    name = "conv_from_columns"
+    differentiable = False
+
+    def forward(ctx, columns, w, b=None, out=()):
+        return _from_columns(columns, w, b, tuple(out))
+
+
+class ConvolutionWeightFromColumns(Function):
+    """conv_weight (shape) from conv's columns and the upstream gradient y (N, F, *O)."""
+
+    name = "conv_weight_from_columns"
+    differentiable = False
+
+    def forward(ctx, columns, y, shape=()):
+        return _weight_from_columns(columns, y, tuple(shape))
 
 
 conv = Convolution.apply

@@ -231,6 +231,42 @@ def _divisor(xp: Any, in_shape: tuple, kernel_size: Pair, stride: Pair, padding:
     return counts[0][:, None] * counts[1][None, :]
 
 
+# --- max-pool split at its winners, for compiled programs (wengert.compile) --------------------------
+# Eager max-pool keeps where each window's maximum is for its gradient; a compiled step's backward
+# would find them again (max_pool2d_backward). The compiler instead computes (maxima, places) once and
+# lets the gradient scatter to the places. Replay only: no gradients.
+
+class MaxPool2dWinners(Function):
+    """(the maxima (..., oh, ow), their window offsets) of x (..., H, W), as one value: a pair."""
+
+    name = "max_pool2d_winners"
+    differentiable = False
+
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode=False):
+        return winners(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+class Part(Function):
+    """``pair[index]``: one value of an op that makes two (``max_pool2d_winners``)."""
+
+    name = "part"
+    differentiable = False
+
+    def forward(ctx, pair, index=0):
+        return pair[index]
+
+
+class MaxPool2dScatter(Function):
+    """max_pool2d's gradient from g (..., oh, ow) and the winners' offsets, for an input of in_shape."""
+
+    name = "max_pool2d_scatter"
+    differentiable = False
+
+    def forward(ctx, g, where_best, in_shape, kernel_size, stride, padding, dilation, ceil_mode=False):
+        return _scatter(namespace(g), g, where_best, tuple(in_shape), kernel_size, stride, padding, dilation,
+                        ceil_mode)
+
+
 class AvgPool2d(Function):
     """The mean of each window of x (..., H, W): (..., oh, ow), divided as PyTorch divides."""
 
