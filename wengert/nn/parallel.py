@@ -233,12 +233,12 @@ class DistributedDataParallel(Module):
             bucket.remaining = 0
         self._launch_ready()
         MPI.Request.Waitall([bucket.request for bucket in self._buckets])
+        share = 1.0 / self._world_size  # the average, taken as each slot is copied out: one pass, not two
         for bucket in self._buckets:
             bucket.request = None
-            bucket.flat /= self._world_size
             for parameter, slot in zip(bucket.parameters, bucket.slots):
                 if parameter.grad is None:
-                    parameter.grad = Tensor(slot.copy())
+                    parameter.grad = Tensor(slot * slot.dtype.type(share))
                 else:
-                    parameter.grad.data[...] = slot
+                    numpy.multiply(slot, slot.dtype.type(share), out=parameter.grad.data)
                     bump_version(parameter.grad)
