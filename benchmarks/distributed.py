@@ -37,7 +37,8 @@ import subprocess
 import sys
 import time
 
-SIZES = (784, 512, 512, 10)
+from mlp_weights import SIZES, initial_weights
+
 LR, MOMENTUM = 0.01, 0.9
 WARMUP = 5
 # This model's gradients are 2.68 MB (2.55 MiB: bucket_cap_mb counts MiB) in 6 tensors: 0.001 puts each in
@@ -55,18 +56,6 @@ CONFIGURATIONS = [("wengert", 1, 2, 1), ("torch", 1, 2, 1), ("wengert", 1, 1, 1)
 def label(framework: str, processes: int, threads: int, scale: float) -> str:
     batch = {1: "", 2: " (batch x2)", 0.5: " (batch /2)"}[scale]
     return f"{framework} {processes}p x {threads}t{batch}"
-
-
-def initial_weights() -> list:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    layers = []
-    for fan_in, fan_out in itertools.pairwise(SIZES):
-        bound = 1 / np.sqrt(fan_in)
-        layers.append((rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
-                       rng.uniform(-bound, bound, fan_out).astype(np.float32)))
-    return layers
 
 
 def shard(global_batch: int, rank: int, world_size: int) -> tuple:

@@ -39,22 +39,10 @@ import subprocess
 import sys
 import time
 
+from mlp_weights import SIZES, initial_weights
 from resident import MALLOC_SETTINGS, peak_above, start_peak
 
-SIZES = (784, 512, 512, 10)
 LR = 0.01
-
-
-def initial_weights():
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    layers = []
-    for fan_in, fan_out in itertools.pairwise(SIZES):
-        bound = 1 / np.sqrt(fan_in)
-        layers.append((rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
-                       rng.uniform(-bound, bound, fan_out).astype(np.float32)))
-    return layers
 
 
 FRAMEWORKS = ("wengert", "compiled", "numpy", "torch")
