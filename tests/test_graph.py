@@ -339,3 +339,61 @@ def test_a_graph_that_would_leave_out_a_traced_effect_is_refused():
         y = bn(x).sum()
     with pytest.raises(wg.WengertError, match=r"effects \(effect, running_statistics\).*outputs too"):
         wg.Graph([x], [y], trace)
+
+
+# --- a graph from eager tensors' recorded history ------------------------------------------------------
+
+def test_the_seeds_list_from_eager_history_prints_runs_and_differentiates_as_the_seed_says():
+    x1, x2 = wg.tensor(3.0, requires_grad=True), wg.tensor(5.0, requires_grad=True)
+    z1 = x1 + x1
+    z2 = z1 + x2
+    f = z2 ** 2
+    graph = wg.Graph(inputs=[x1, x2], outputs=[f])
+    assert [line.split("  #")[0] for line in str(graph).splitlines()[1:4]] == [
+        "z1 = add(x1, x1)", "z2 = add(z1, x2)", "f = power(z2, 2)"]
+    assert graph({"x1": 3.0, "x2": 5.0}).item() == 121.0
+    gradients = graph.gradients({"x1": 3.0, "x2": 5.0})
+    assert gradients["x1"] == 44.0 and gradients["x2"] == 22.0
+
+
+def test_an_eager_mlps_history_is_the_traced_graph_and_runs_on_new_batches():
+    rng = np.random.default_rng(0)
+    net = wg.nn.Sequential(wg.nn.Linear(4, 8), wg.nn.Tanh(), wg.nn.Linear(8, 2)).double()
+    x, y = wg.tensor(rng.standard_normal((5, 4))), wg.tensor(rng.standard_normal((5, 2)))
+    eager = ((net(x) - y) ** 2).mean()
+    history = wg.Graph(inputs=[x, y], outputs=[eager])
+    with wg.tracing() as trace:
+        traced = ((net(x) - y) ** 2).mean()
+    assert [(a.op, a.arguments) for a in history.assignments] == [
+        (a.op, a.arguments) for a in wg.Graph(inputs=[x, y], outputs=[traced], trace=trace).assignments]
+    new_x, new_y = rng.standard_normal((7, 4)), rng.standard_normal((7, 2))
+    expected = ((net(wg.tensor(new_x)) - wg.tensor(new_y)) ** 2).mean()
+    np.testing.assert_allclose(history({"x1": new_x, "x2": new_y}).item(), expected.item(), rtol=1e-12)
+    gradients = history.gradients({"x1": new_x, "x2": new_y})
+    expected.backward()
+    for name, parameter in history.parameters.items():
+        np.testing.assert_allclose(gradients[name], parameter.grad.numpy(), rtol=1e-10)
+
+
+def test_eager_history_is_read_before_backward_and_then_lets_go_of_the_batch():
+    import gc
+    import weakref
+
+    w = wg.tensor(np.ones((3, 2)), requires_grad=True)
+    x = wg.tensor(np.ones((4, 3)))
+    loss = (x @ w).sum()
+    alive = weakref.ref(x)
+    del x
+    gc.collect()
+    assert alive() is not None  # the history holds the batch until backward, as a Graph may still read it
+    loss.backward()
+    gc.collect()
+    assert alive() is None  # backward let it go with the saved values
+    with pytest.raises(wg.WengertError, match="freed by backward"):
+        wg.Graph(inputs=[w], outputs=[loss])
+    with pytest.raises(wg.WengertError, match="no recorded history"):
+        wg.Graph(inputs=[], outputs=[wg.tensor(1.0) * 2])
+    labels = wg.tensor(np.array([0, 1]))
+    logits = wg.tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(wg.WengertError, match="recorded history has no op on input x2"):
+        wg.Graph(inputs=[logits, labels], outputs=[wg.nn.functional.cross_entropy(logits, labels)])

@@ -7,8 +7,9 @@
 A ``Graph`` is made by tracing a function on example inputs (``Graph.trace``), from the tensors
 computed inside ``with wg.tracing() as trace:`` (``Graph(inputs, outputs, trace)``), from lazy
 tensors built on ``wg.placeholder`` inputs (``Graph(inputs, outputs)``, ``wengert.lazy``), or from
-the lectures' tuple form (``Graph.from_list``). It prints as above, runs (``g(feed)``), gives the
-gradients of its scalar output (``g.gradients(feed)``), and writes its own backward pass as
+the lectures' tuple form (``Graph.from_list``), or from eager tensors' recorded history
+(``Graph(inputs, outputs)`` before backward: what backward would walk). It prints as above, runs
+(``g(feed)``), gives the gradients of its scalar output (``g.gradients(feed)``), and writes its own backward pass as
 another Wengert list (``g.backward_graph()``) — built by tracing the engine's own VJP rules under
 ``create_graph``, so it is differentiable in turn. Running a graph applies the same op
 definitions as eager code: a graph is a list of op applications, never a second copy of an op.
@@ -25,7 +26,7 @@ from . import lazy, ops
 from .core.backend import namespace
 from .core.backward import grad
 from .core.errors import WengertError
-from .core.function import OPS, Application
+from .core.function import OPS, AccumulateGrad, Application
 from .core.grad_mode import enable_grad, watch
 from .core.tensor import Tensor
 
@@ -89,7 +90,10 @@ class Graph:
                  names: dict | None = None, allow_unused: bool = False) -> None:
         outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
         self.placeholders: dict[str, Tensor] = {}  # for a lazy graph: each input's placeholder, to feed by
-        if trace is None:  # a graph built from wg.placeholder: each lazy tensor holds the op that made it
+        history = trace is None and not any(isinstance(tensor, lazy.LazyTensor) for tensor in [*inputs, *outputs])
+        if history:
+            trace = _history(list(inputs), outputs)  # eager tensors: the graph that backward would walk
+        elif trace is None:  # a graph built from wg.placeholder: each lazy tensor holds the op that made it
             try:
                 trace, names = lazy.recorded(list(inputs), outputs, names)
             except lazy.LazyError as error:
@@ -158,6 +162,12 @@ class Graph:
         self.labels = list(self.outputs)  # what each output is called, where that differs from its variable
         used_names = {a for step in self.assignments for a in step.arguments if isinstance(a, str)} | set(self.outputs)
         unused = [name for name in self.inputs if name not in used_names]
+        if unused and not allow_unused and history:
+            raise GraphError(
+                f"Graph: the recorded history has no op on input {unused[0]}: eagerly, only ops on tensors that "
+                "require grad are recorded (what backward walks), so what was computed from it alone (labels made "
+                "one-hot, say) is a constant of this history. Record every op with `with wg.tracing() as trace:` "
+                "and pass the trace, or pass allow_unused=True")
         if unused and not allow_unused:
             raise GraphError(
                 f"Graph: no op uses input {unused[0]}. If the outputs depend on it, they do through code that is "
@@ -356,6 +366,49 @@ class Graph:
             raise GraphError(f"Graph: gradients need a one-element output; {self.outputs[0]} has shape "
                              f"{tuple(outputs[0].shape)}")
         return outputs
+
+
+def _history(inputs: list, outputs: list) -> list[Application]:
+    """For ``Graph(inputs, outputs)`` of eager tensors: their recorded history (the nodes that backward
+    would walk from the outputs) as the applications a trace would have recorded, in creation order.
+    A node's output that nobody holds any more is stood in for by a Tensor of its shape and dtype."""
+    for tensor in outputs:
+        if isinstance(tensor, Tensor) and tensor.node is None and not any(tensor is given for given in inputs):
+            raise GraphError("Graph: an output has no recorded history (computed without grad, or from inputs "
+                             "that need none); record it with `with wg.tracing() as trace:` and pass the trace")
+    stops = {id(tensor.node): tensor for tensor in inputs if isinstance(tensor, Tensor) and tensor.node is not None}
+    results = {id(tensor.node): tensor for tensor in outputs if isinstance(tensor, Tensor) and tensor.node is not None}
+    nodes, stack = {}, [tensor.node for tensor in outputs if isinstance(tensor, Tensor) and tensor.node is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in nodes or id(node) in stops or node.function is AccumulateGrad:
+            continue
+        nodes[id(node)] = node
+        stack.extend(parent for parent in node.parents if parent is not None)
+    trace = []
+    for node in sorted(nodes.values(), key=lambda node: node.sequence):
+        if node.inputs is None and None in node.parents:
+            raise GraphError(f"Graph: the {node.function.name} node of this history was freed by backward(); "
+                             "build the Graph before calling backward, or backward(retain_graph=True)")
+        arguments = []
+        for position, parent in enumerate(node.parents):
+            if parent is None:
+                arguments.append(node.inputs[position])
+            elif id(parent) in stops:
+                arguments.append(stops[id(parent)])
+            elif parent.function is AccumulateGrad:
+                leaf = parent.variable()
+                if leaf is None:
+                    raise GraphError(f"Graph: a leaf that {node.function.name} used no longer exists")
+                arguments.append(leaf)
+            else:
+                arguments.append(results[id(parent)])
+        result = results.get(id(node))
+        if result is None:
+            xp = namespace(0.0)  # a stand-in of the right shape and dtype that takes no memory
+            result = results[id(node)] = Tensor(xp.broadcast_to(xp.zeros((), node.dtype), node.shape), True, node)
+        trace.append(Application(node.function, tuple(arguments), dict(node.constants or {}), result))
+    return trace
 
 
 def _needed(trace: list, outputs: list, inputs: dict) -> list[Application]:

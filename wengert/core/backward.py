@@ -326,6 +326,8 @@ def _apply(node: Node, upstream: Any, heap: list, retain_graph: bool, create_gra
         if create_graph:
             node.saved = _saved_as_tensors(node)
     grads = node.function.backward(node, upstream)
+    if not retain_graph:
+        node.inputs = None  # what only wg.Graph would read: the batch, the labels
     if versions is not None:  # free the saved arrays and the tensors they came from, as PyTorch does
         node.saved = saved if retain_graph else _FREED
         if not retain_graph:

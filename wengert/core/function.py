@@ -45,11 +45,13 @@ class Node:
     Graph:    ``function`` (the op), ``constants`` (its keyword arguments), ``parents[i]``
               (the Node that input i came from: an op's node, a leaf's ``AccumulateGrad``
               node, or ``None`` when input i needs no gradient), ``shape``/``dtype`` of the
-              output, ``sequence`` (creation order, a valid topological order).
+              output, ``sequence`` (creation order, a valid topological order); where some
+              input needs no gradient, ``inputs`` (those inputs, None for the others) until
+              backward frees the node, so that ``wg.Graph`` can read the history as a Wengert list.
     Context:  ``save``/``saved`` (what forward kept for backward), ``needs_input_grad``.
     """
 
-    __slots__ = ("constants", "dtype", "extras", "function", "parents", "saved", "sequence", "shape",
+    __slots__ = ("constants", "dtype", "extras", "function", "inputs", "parents", "saved", "sequence", "shape",
                  "upstream", "versions")
 
     def __init__(self, function: type, parents: tuple, constants: dict | None) -> None:
@@ -61,6 +63,7 @@ class Node:
         self.sequence = next(_sequence)
         self.upstream = None  # gradient of the output, summed over its consumers during backward
         self.extras = None  # the rarely used fields below, in a dict once one is set
+        self.inputs = None  # where an input needs no gradient: those inputs, until backward (for wg.Graph)
 
     def _extra(self, key: str) -> Any:
         return None if self.extras is None else self.extras.get(key)
@@ -201,6 +204,14 @@ class Function:
         raise NotImplementedError(f"{ctx.function.name} has no backward")
 
 
+def _plain(inputs: tuple, parents: list) -> tuple:
+    """The inputs that need no gradient, None where a parent node stands for the input: a node keeps
+    these for ``wg.Graph``, and holding the others (activations) would keep them past their use."""
+    if len(inputs) == 2:  # x * 2.0, x - batch: most of them
+        return (inputs[0] if parents[0] is None else None, inputs[1] if parents[1] is None else None)
+    return tuple([value if parent is None else None for value, parent in zip(inputs, parents)])
+
+
 def _make_apply(function: type) -> Callable[..., Tensor]:
     """Build ``function.apply``: run forward on the arrays, and record a node if a gradient may flow."""
     forward, differentiable, view, name = function.forward, function.differentiable, function.view, function.name
@@ -223,6 +234,8 @@ def _make_apply(function: type) -> Callable[..., Tensor]:
         node = None
         if recording and differentiable and grad_enabled():
             context = node = Node(function, tuple(parents), constants or None)
+            if None in parents:  # a batch, labels or a number: the graph does not reach them otherwise
+                node.inputs = _plain(inputs, parents)
         else:
             context = _no_context(len(arrays))
         try:
