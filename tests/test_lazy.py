@@ -225,8 +225,12 @@ def test_flatten_keeps_the_batch_free():
     g = wg.Graph([x], [flat])
     images = RNG.normal(size=(5, 1, 2, 3))
     np.testing.assert_array_equal(g(images).data, images.reshape(5, 6))
-    with pytest.raises(wg.OpTypeError, match="write -1"):  # the function form with the batch kept: None in a shape
-        wg.flatten(x, 1)
+    # the function form too, with the batch outside the merged axes or inside them
+    assert wg.flatten(x, 1).shape == (None, 6) and wg.flatten(x, -2).shape == (None, 1, 6)
+    assert wg.flatten(x, 0, 1).shape == (None, 2, 3)
+    np.testing.assert_array_equal(wg.Graph([x], [wg.flatten(x, 1)])(images).data, images.reshape(5, 6))
+    np.testing.assert_array_equal(wg.Graph([x], [wg.flatten(x, -2)])(images).data, images.reshape(5, 1, 6))
+    np.testing.assert_array_equal(wg.Graph([x], [wg.flatten(x, 0, 1)])(images).data, images.reshape(5, 2, 3))
 
 
 # --- the graph: printing, feeding, errors -----------------------------------------------------------

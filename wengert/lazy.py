@@ -23,7 +23,6 @@ and an op that works with the batch of 2 but not of 3 has some argument sized by
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from typing import Any
 
@@ -353,13 +352,3 @@ def check_fed(name: str, placeholder: LazyTensor, value: Any) -> None:
     if len(shape) != len(wanted) or any(dim is not None and dim != length for dim, length in zip(wanted, shape)):
         raise OpValueError(f"Graph: input {name} is a placeholder of shape {wanted} (None: any length), "
                            f"fed an array of shape {shape} (at {call_site()})")
-
-
-def batch_independent_shape(shape: tuple, start: int, end: int) -> tuple | None:
-    """The shape that flattens axes ``start..end`` of a lazy ``shape`` (None: the batch) with -1 standing
-    for the batch, where the batch lies outside them; None where plain ``-1`` for the merged axes will do."""
-    outside = [*shape[:start], *shape[end + 1:]]
-    if outside.count(None) != 1 or None in shape[start:end + 1]:
-        return None
-    return tuple(-1 if dim is None else dim for dim in (*shape[:start], math.prod(shape[start:end + 1]),
-                                                         *shape[end + 1:]))

@@ -10,8 +10,7 @@ from ..core.creation import Generator, ones, zeros
 from ..core.errors import OpTypeError, OpValueError, call_site
 from ..core.function import recorded
 from ..core.tensor import Tensor, _refuse_while_tracing, bump_version
-from ..lazy import batch_independent_shape
-from ..ops import flatten, reshape
+from ..ops import flatten
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -163,12 +162,6 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Any) -> Tensor:
-        shape = tuple(getattr(x, "shape", ()))
-        if None in shape:  # a lazy tensor's batch: -1 must stand for it, not for the merged axes
-            start, end = self.start_dim % len(shape), self.end_dim % len(shape)
-            merged = batch_independent_shape(shape, start, end) if start <= end else None
-            if merged is not None:
-                return reshape(x, merged)
         return flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import math
 import operator
 import string
 import sys
@@ -794,6 +795,10 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     start, end = start_dim % len(shape), end_dim % len(shape)
     if start > end:
         raise OpValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {shape}")
+    merged = shape[start:end + 1]
+    if None in shape and None not in merged:  # a lazy batch (wengert.lazy) outside them: -1 stands for it
+        return reshape(x, tuple(-1 if n is None else n for n in (*shape[:start], math.prod(merged),
+                                                                 *shape[end + 1:])))
     return reshape(x, (*shape[:start], -1, *shape[end + 1:]))
 
 
