@@ -102,9 +102,8 @@ def test_what_a_replay_would_get_wrong_is_refused():
     model = mlp()
     with pytest.raises(wg.core.errors.TraceError, match="item"):
         wg.compile(lambda x, y: F.cross_entropy(model(x), y) * (2 if x.sum().item() > 0 else 1))(*batch(0))
-    dropping = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)).to(wg.float64)
-    with pytest.raises(wg.CompileError, match="random numbers"):
-        wg.compile(lambda x: dropping(x).sum())(batch(0)[0])
+    with pytest.raises(wg.CompileError, match="random numbers outside wengert's ops"):  # wg.rand is no op
+        wg.compile(lambda x: (x * wg.rand(*x.shape, dtype=wg.float64)).sum())(batch(0)[0])
     with pytest.raises(wg.CompileError, match="type object"):
         wg.compile(lambda x, o: x.sum())(batch(0)[0], object())
 
@@ -356,3 +355,38 @@ def test_a_conv_of_a_parameter_is_not_split_an_optimizer_step_may_change_it():
     assert _shared_forward_work(steps, shapes, {"w1": None, "w2": None}) == steps
     assert [step.op for step in _shared_forward_work(steps, shapes, {"w2": None})] == [
         "conv_columns", "conv_from_columns", "conv_weight_from_columns"]
+
+
+def test_dropout_compiles_and_each_replay_draws_new_masks_as_eager_code_would():
+    dropping = nn.Sequential(nn.Linear(4, 6), nn.Dropout(0.5), nn.Linear(6, 1), nn.Dropout2d(0.3)).to(wg.float64)
+    x = wg.tensor(batch(0)[0])
+    runs = []
+    for compiled in (False, True):
+        wg.manual_seed(7)
+        step = wg.compile(lambda t: dropping(t)) if compiled else dropping
+        runs.append([step(x).detach().numpy().copy() for _ in range(4)])
+    for eager, replayed in zip(*runs):
+        np.testing.assert_array_equal(replayed, eager)  # the same draws, in the same order
+    assert not np.array_equal(runs[1][1], runs[1][2])  # a new mask each call, not the traced one again
+    dropping.eval()
+    np.testing.assert_array_equal(wg.compile(lambda t: dropping(t))(x).detach().numpy(), dropping(x).detach().numpy())
+
+
+def test_two_dropouts_of_one_tensor_are_two_masks_in_a_compiled_program():
+    x = wg.tensor(np.ones((50, 8)))
+    twice = wg.compile(lambda t: wg.nn.functional.dropout(t, 0.5) - wg.nn.functional.dropout(t, 0.5))
+    twice(x)
+    assert np.abs(twice(x).numpy()).sum() > 0  # merged as one subexpression they would cancel
+
+
+def test_dropout_compiled_without_grad_draws_as_eager_code_from_the_first_call():
+    x = wg.tensor(np.ones((6, 5)))
+    runs = []
+    for compiled in (False, True):
+        wg.manual_seed(3)
+        step = wg.compile(lambda t: wg.nn.functional.dropout(t, 0.5)) if compiled else (
+            lambda t: wg.nn.functional.dropout(t, 0.5))
+        with wg.no_grad():
+            runs.append([step(x).numpy().copy() for _ in range(3)])
+    for eager, replayed in zip(*runs):
+        np.testing.assert_array_equal(replayed, eager)

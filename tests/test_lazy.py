@@ -287,3 +287,19 @@ def test_eager_ops_are_untouched_by_lazy_ones():
     (eager * 3.0).sum().backward()
     assert eager.grad.tolist() == [3.0, 3.0]
     assert isinstance(lazy_sum, wg.LazyTensor) and not isinstance(eager * 3.0, wg.LazyTensor)
+
+
+def test_dropout_in_a_lazy_graph_draws_a_new_mask_at_each_run_as_eager_code_would():
+    net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2)).double()
+    x = wg.placeholder((None, 4), wg.float64, name="x")
+    state = wg.core.creation.default_generator.get_state()
+    graph = wg.Graph([x], [net(x)])
+    assert wg.core.creation.default_generator.get_state() == state  # building drew nothing
+    batch = RNG.normal(size=(7, 4))
+    wg.manual_seed(11)
+    runs = [graph(batch).detach().numpy().copy() for _ in range(3)]
+    wg.manual_seed(11)
+    eager = [net(wg.tensor(batch)).detach().numpy() for _ in range(3)]
+    for replayed, expected in zip(runs, eager):
+        np.testing.assert_array_equal(replayed, expected)
+    assert not np.array_equal(runs[0], runs[1])

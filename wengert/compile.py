@@ -19,7 +19,8 @@ loss, say) come back detached.
 
 A trace records ops, not Python, so what would make a replay wrong is refused: reading a
 tensor's value while tracing (``.item()``, ``if tensor:``; a ``TraceError``), drawing random
-numbers (dropout), or an input that no op uses (its values reached the outputs by other means).
+numbers outside an op (dropout's mask is an op, which draws anew at each replay), or an input
+that no op uses (its values reached the outputs by other means).
 A new signature (shapes, dtypes, requires_grad, number arguments, grad mode) or a parameter
 whose shape or dtype changed traces again. Parameters are the tensors the trace saw: a model
 whose parameters are replaced by new tensor objects needs a new ``wg.compile``.
@@ -97,9 +98,10 @@ class Program:
         state = default_generator.get_state()
         with tracing() as trace:
             result = fn(*call)
-        if default_generator.get_state() != state:
-            raise CompileError("compile: the function draws random numbers (dropout, say): a replay would reuse "
-                               "the same ones every call; compile the part without randomness, or run it eagerly")
+        if default_generator.get_state() != _drawn_by_ops(state, trace):
+            raise CompileError("compile: the function draws random numbers outside wengert's ops (numpy on a "
+                               "generator, say): a replay would reuse the same ones every call; draw them with an op "
+                               "(dropout does), or run that part eagerly")
         outputs = list(result) if isinstance(result, (tuple, list)) else [result]
         if not outputs or not all(isinstance(output, Tensor) for output in outputs):
             raise CompileError("compile: the function must return a Tensor or a tuple of Tensors")
@@ -107,6 +109,7 @@ class Program:
         inputs = [leaves[index] for index in positions]
         # a whole step (backward, optimizer.step() inside): its effects stay in their places
         effects = [application.result for application in trace if application.function.effect]
+        random_ops = [application for application in trace if application.function.random]
         wants_gradient = outputs[0].requires_grad or any(leaf.requires_grad for leaf in inputs)
         if (effects and differentiate and wants_gradient
                 and not any(application.function is AccumulateInto for application in trace)):
@@ -132,6 +135,8 @@ class Program:
                                and outputs[0].dtype.kind == "f")
         self.sources: list[str] = []  # the generated code and its assignments, for reading (and for tests)
         if not self.differentiable:
+            if random_ops and self.traced is None:  # this call's result is the trace's: its masks were drawn
+                self.traced = outputs[0].detach() if self.single else tuple(output.detach() for output in outputs)
             examples = dict(zip(graph.inputs, (leaf.data for leaf in inputs)))
             kinds = _kinds(graph, examples)
             steps, results = _common_subexpressions(graph.assignments, graph.outputs)
@@ -139,7 +144,14 @@ class Program:
             self.traced_steps, self.assignments = len(graph.assignments), steps
             self.forward = self._generate(steps, [*graph.inputs, *graph.parameters], results, [], kinds)
             return
+        generators = {id(g): g for g in [default_generator, *(a.constants.get("generator") for a in random_ops)]
+                      if g is not None}.values()
+        states = [(generator, generator.get_state()) for generator in generators]
         joint, seed = _joint(graph, inputs)
+        for generator, state in states:  # the joint trace drew dropout's masks again: those draws do not count
+            generator.set_state(state)
+        if random_ops:  # the trace's own result, whose masks this call drew, not a replay drawing others
+            self.traced = outputs[0] if self.single else tuple(outputs)
         kinds = _kinds(joint, {**dict(zip(graph.inputs, (leaf.data for leaf in inputs))),
                                seed: joint.examples[seed]})
         steps, results = _common_subexpressions(joint.assignments, joint.outputs)
@@ -242,6 +254,9 @@ def _common_subexpressions(steps: list[Assignment], outputs: list[str]) -> tuple
             seen.clear()
             kept.append(step)
             continue
+        if step.function is not None and step.function.random:  # two masks drawn alike are two masks
+            kept.append(step)
+            continue
         key = (step.op, step.function, tuple(a if isinstance(a, str) else _identity(a.value) for a in arguments),
                tuple((name, _identity(value)) for name, value in sorted(step.constants.items())))
         if key in seen:
@@ -322,6 +337,24 @@ def _shapes(graph: Graph, examples: dict) -> dict:
     shapes.update({name: tuple(p.data.shape) for name, p in graph.parameters.items()})
     shapes.update({step.name: tuple(step.shape) for step in graph.assignments if step.shape is not None})
     return shapes
+
+
+def _drawn_by_ops(state: dict, trace: list) -> dict:
+    """The default generator's state after the trace's random ops (dropout's masks) drew from it,
+    starting at ``state``: what it must be if nothing else drew, which a replay could not repeat."""
+    random_ops = [application for application in trace if application.function.random
+                  and application.constants.get("generator") is None]
+    if not random_ops:
+        return state
+    saved = default_generator.get_state()
+    try:
+        default_generator.set_state(state)
+        for application in random_ops:  # the same draws again, on the default generator put back
+            application.function.forward(None, *(value.data if isinstance(value, Tensor) else value
+                                                 for value in application.inputs), **application.constants)
+        return default_generator.get_state()
+    finally:
+        default_generator.set_state(saved)
 
 
 def _identity(value: Any) -> Any:

@@ -125,7 +125,7 @@ class Graph:
         used = set(self.inputs)
         kept_outputs = {id(tensor) for tensor in outputs}
         for application in kept:
-            if id(application.result) not in kept_outputs and not any(
+            if id(application.result) not in kept_outputs and not application.function.random and not any(
                     isinstance(value, Tensor) and (id(value) in variables or value.requires_grad
                                                    or (value.node is not None and id(value.node) in by_node))
                     for value in application.inputs):

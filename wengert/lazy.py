@@ -29,6 +29,7 @@ from typing import Any
 import numpy
 
 from .core.backend import as_dtype, numpy_namespace, register_namespace
+from .core.creation import default_generator
 from .core.errors import OpValueError, WengertError, call_site, describe
 from .core.function import Application
 from .core.grad_mode import no_grad, watch
@@ -211,12 +212,17 @@ def _apply_lazily(function: type, inputs: tuple, constants: dict) -> LazyTensor:
     name = function.name
     _refuse_made_from_stand_ins(name, inputs, constants)
     results = []
+    # an op that draws random numbers (dropout's mask) draws on the stand-ins: put the generator back after
+    generator = (constants.get("generator") or default_generator) if function.random else None
+    state = None if generator is None else generator.get_state()
     for run in (0, 1):
         arguments = [value if not isinstance(value, LazyTensor)
                      else Tensor(numpy.asarray(value.data) if run == 0 else value.other) for value in inputs]
         try:
             with watch(trace=None), no_grad(), numpy.errstate(all="ignore"):
                 results.append(function.apply(*arguments, **constants))
+            if generator is not None:
+                generator.set_state(state)
         except WengertError as error:
             if run == 0:
                 raise _with_lazy_shapes(error, name, inputs, constants) from None

@@ -125,8 +125,6 @@ def config_problems(values: dict) -> list[str]:
                  if name not in values and name not in ADDED_LATER]
     problems += [f"config {name} must be {LIMITS[name][1]}, got {values[name]!r}"
                  for name in names if name in values and not LIMITS[name][0](values[name])]
-    if not problems and values.get("compile") and values.get("dropout"):
-        problems.append("--compile cannot replay dropout's random masks: train with --dropout 0 or without --compile")
     if not problems and values.get("compile") and values.get("distributed") == "ddp":
         problems.append("--compile cannot replay DistributedDataParallel's all-reduces, started from gradient hooks "
                         "during backward: use --distributed ipm, or train without --compile")

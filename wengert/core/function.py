@@ -173,6 +173,8 @@ class Function:
                          the result into (a compiled program hands it a buffer it kept).
       ``effect``         the op is run for a side effect (``Effect``, a leaf's gradient accumulation):
                          a compiled function keeps it, in its place, though no output uses it.
+      ``random``         the op draws random numbers as it runs (dropout's mask): a graph or a compiled
+                         function draws anew at each run, and never merges or folds it.
       ``linear``         the op is linear in its tensor inputs jointly: its forward-mode rule is the op
                          itself applied to the tangents (``wengert.core.forward.tangent_of``).
       ``jvp``            ``jvp(primals, tangents, result, **constants)``, the forward-mode rule: the
@@ -185,6 +187,7 @@ class Function:
     jvp: Callable[..., Any] | None = None
     view = False
     effect = False
+    random = False
     writes_into = False
     name = "function"
     apply: Callable[..., Tensor]

@@ -290,11 +290,24 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, generator: Generator 
         raise OpValueError(f"dropout: p must lie in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    data = x.data if isinstance(x, Tensor) else x
     if p == 1.0:
-        return x * namespace(data).zeros_like(data)
-    keep = (generator or default_generator).random.random(data.shape) >= p
-    return x * (keep * (1.0 / (1.0 - p))).astype(data.dtype)
+        return x * 0.0
+    return x * DropoutMask.apply(x, p=p, generator=generator)
+
+
+class DropoutMask(Function):
+    """A mask for x (..., or only (N, C, 1, ...) with ``channels``): 1 / (1 - p) where an element is
+    kept, 0 where it is dropped (probability p), drawn from ``generator`` (the default one if None).
+    An op that draws as it runs, so that a graph or a compiled step draws a new mask each time."""
+
+    name = "dropout_mask"
+    differentiable = False
+    random = True
+
+    def forward(ctx, x, p, generator=None, channels=False):
+        shape = x.shape[:2] + (1,) * (x.ndim - 2) if channels else x.shape
+        keep = (generator or default_generator).random.random(shape) >= p
+        return (keep * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
 def embedding(indices: Any, weight: Any) -> Tensor:
@@ -545,11 +558,9 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, generator: Gene
                            f"(at {call_site()})")
     if not training or p == 0.0:
         return input
-    data = input.data if isinstance(input, Tensor) else input
     if p == 1.0:
-        return input * namespace(data).zeros_like(data)
-    keep = (generator or default_generator).random.random(shape[:2] + (1,) * (len(shape) - 2)) >= p
-    return input * (keep * (1.0 / (1.0 - p))).astype(data.dtype)
+        return input * 0.0
+    return input * DropoutMask.apply(input, p=p, generator=generator, channels=True)
 
 
 __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "dropout2d", "group_norm", "layer_norm",
