@@ -58,7 +58,7 @@ def test_a_distributed_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(
     whole = wengert_on_two(tmp_path, *options, "--out", "whole")
     assert whole.returncode == 0, whole.stderr
     started = time.monotonic()
-    killed = launch(distributed.mpiexec_command(2, str(SCRIPTS / "killed_run.py"), "1", "31", "train", *options,
+    killed = launch(distributed.mpiexec_command(2, str(SCRIPTS / "killed_run.py"), "kill", "1", "31", "train", *options,
                                                 "--out", "killed"), tmp_path)
     assert killed.returncode != 0 and time.monotonic() - started < 30
     assert checkpoint.read(tmp_path / "killed" / checkpoint.FILENAME)["metadata"]["epoch"] == 1
@@ -102,3 +102,11 @@ def test_a_distributed_run_on_one_process_is_the_plain_single_process_step(tmp_p
     assert runs["ddp"]["processes"] == 1
     for key, value in arrays(tmp_path / "ddp").items():
         np.testing.assert_allclose(arrays(tmp_path / "ipm")[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_an_error_on_one_process_is_reported_and_ends_the_whole_job(tmp_path):
+    started = time.monotonic()
+    failed = launch(distributed.mpiexec_command(2, str(SCRIPTS / "killed_run.py"), "raise", "1", "5", "train",
+                                                "--distributed", "ddp", *OPTIONS, "--out", "failed"), tmp_path)
+    assert failed.returncode != 0 and time.monotonic() - started < 30  # process 0 did not wait for it forever
+    assert "wengert: process 1: planted failure at step 5" in failed.stderr

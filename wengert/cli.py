@@ -15,13 +15,12 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from . import viz
+from . import distributed, viz
 from .core.errors import WengertError
 from .data import DATASET_NAMES, load_dataset
 from .models import MODELS
@@ -214,8 +213,6 @@ def _graph(args: argparse.Namespace) -> int:
 def _launch_workers(args: argparse.Namespace, argv: list[str]) -> int:
     """``wengert train --workers N ...``: the same command on N processes through mpiexec, each with an
     equal share of the machine's cores for its BLAS threads (unless the environment sets them)."""
-    from . import distributed
-
     if args.workers < 1:
         raise UsageError(f"--workers must be a positive integer, got {args.workers}")
     rest, skip = [], False
@@ -237,21 +234,7 @@ def _launch_workers(args: argparse.Namespace, argv: list[str]) -> int:
     return subprocess.run(command, env=environment).returncode
 
 
-def _abort_peers(code: int) -> None:
-    """End every process of a distributed run: the others may be waiting for this one in a collective."""
-    from . import distributed
-
-    if distributed.is_initialized() and distributed.get_world_size() > 1:
-        sys.stderr.flush()
-        time.sleep(0.3)  # mpiexec forwards output asynchronously: let this rank's last lines out first
-        from mpi4py import MPI
-
-        MPI.COMM_WORLD.Abort(code)
-
-
 def _rank() -> int:
-    from . import distributed
-
     return distributed.get_rank() if distributed.is_initialized() else 0
 
 
@@ -286,14 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     except (WengertError, ImportError) as error:
         rank = _rank()
         print(f"wengert: {'' if rank == 0 else f'process {rank}: '}{_with_notes(error)}", file=sys.stderr)
-        _abort_peers(1)
+        distributed.abort(1)  # the others may be waiting for this process in a collective
         return 1
     except KeyboardInterrupt as interrupt:
         # \n: end the progress bar's line first
         if _rank() == 0:
             print(f"\nwengert: interrupted. {_with_notes(interrupt) or 'Training had not begun; nothing was written.'}",
                   file=sys.stderr)
-        _abort_peers(130)
+        distributed.abort(130)
         return 130
     if _rank() != 0:
         return 0

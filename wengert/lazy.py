@@ -221,8 +221,6 @@ def _apply_lazily(function: type, inputs: tuple, constants: dict) -> LazyTensor:
         try:
             with watch(trace=None), no_grad(), numpy.errstate(all="ignore"):
                 results.append(function.apply(*arguments, **constants))
-            if generator is not None:
-                generator.set_state(state)
         except WengertError as error:
             if run == 0:
                 raise _with_lazy_shapes(error, name, inputs, constants) from None
@@ -231,6 +229,9 @@ def _apply_lazily(function: type, inputs: tuple, constants: dict) -> LazyTensor:
                 "an argument that is not lazy is sized by the batch the graph was built with (an array, or a "
                 f"constant computed from the batch size): the graph would keep that size whatever is fed.\n  "
                 f"inputs: {_described(inputs)}\n  constants: {constants}\n  called at {call_site()}") from None
+        finally:
+            if generator is not None:
+                generator.set_state(state)
     first, second = (numpy.asarray(result.data) for result in results)
     if first.ndim != second.ndim or first.dtype != second.dtype:
         raise OpValueError(f"{name}: gives {first.ndim}-d {first.dtype} for a batch of {STAND_IN_BATCH_SIZES[0]} "

@@ -1,5 +1,6 @@
-"""``wengert train`` whose process RANK kills itself (SIGKILL: no cleanup, no message) before global
-step STEP, as a machine that dies would. Usage: killed_run.py RANK STEP train-options..."""
+"""``wengert train`` whose process RANK fails before global step STEP, as HOW says: ``kill`` (SIGKILL:
+no cleanup, no message, as a machine that dies) or ``raise`` (a TrainingError, which the command line
+reports and then ends the job with). Usage: killed_run.py HOW RANK STEP train-options..."""
 
 import os
 import signal
@@ -7,15 +8,17 @@ import sys
 
 from wengert import cli, distributed, training
 
-rank, step = int(sys.argv[1]), int(sys.argv[2])
+how, rank, step = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 train_step = training._train_step
 
 
-def dying_step(run, features, labels):
+def failing_step(run, features, labels):
     if run.step + 1 == step and distributed.get_rank() == rank:
-        os.kill(os.getpid(), signal.SIGKILL)
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise training.TrainingError(f"planted failure at step {step}")
     return train_step(run, features, labels)
 
 
-training._train_step = dying_step
-sys.exit(cli.main(sys.argv[3:]))
+training._train_step = failing_step
+sys.exit(cli.main(sys.argv[4:]))

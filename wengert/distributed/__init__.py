@@ -17,6 +17,7 @@ from .mixing import ParameterMixing
 from .objects import broadcast_object_list
 from .process_group import (
     ReduceOp,
+    abort,
     abort_on_failure,
     barrier,
     destroy_process_group,
@@ -29,6 +30,6 @@ from .process_group import (
 )
 from .replicas import ReplicaMismatchError
 
-__all__ = ["ParameterMixing", "ReduceOp", "ReplicaMismatchError", "abort_on_failure", "all_gather", "all_reduce",
-           "barrier", "broadcast", "broadcast_object_list", "destroy_process_group", "find_mpiexec", "get_rank",
-           "get_world_size", "init_process_group", "is_initialized", "mpiexec_command", "reduce"]
+__all__ = ["ParameterMixing", "ReduceOp", "ReplicaMismatchError", "abort", "abort_on_failure", "all_gather",
+           "all_reduce", "barrier", "broadcast", "broadcast_object_list", "destroy_process_group", "find_mpiexec",
+           "get_rank", "get_world_size", "init_process_group", "is_initialized", "mpiexec_command", "reduce"]

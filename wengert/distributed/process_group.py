@@ -142,6 +142,13 @@ def abort_on_failure() -> Iterator[None]:
         raise
 
 
+def abort(status: int = 1, message: str = "") -> None:
+    """End every rank of the job with ``status`` (MPI_Abort), after writing ``message`` to stderr: for a
+    rank that stops while the others may be waiting for it in a collective. Nothing in a group of one."""
+    if _group is not None and _group.world_size > 1:
+        _abort(message, status)
+
+
 def _abort(message: str, status: int) -> None:
     """Write ``message``, give mpiexec time to pass it on, and end every rank of the job with ``status``."""
     try:
