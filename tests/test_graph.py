@@ -45,6 +45,27 @@ def test_the_backward_pass_is_a_wengert_list_too_and_differentiates_again():
     assert (d2x1.item(), d2x2.item()) == (8.0, 4.0)
 
 
+
+def test_a_backward_graph_runs_at_its_traced_shapes_and_refuses_others():
+    """The VJPs write the trace's shapes into the list (here the mean's count, the batch): a lazy
+    graph's backward graph, traced at the stand-in batch, would otherwise be silently wrong at another."""
+    x, y = wg.placeholder((None, 4), dtype="float64", name="x"), wg.placeholder((None,), dtype="int64", name="y")
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    g = wg.Graph([x, y], [F.cross_entropy(model(x), y)])
+    rng = np.random.default_rng(0)
+    feeds = {n: {"x": rng.standard_normal((n, 4)), "y": rng.integers(0, 2, n)} for n in (2, 5)}
+    traced = g.backward_graph()  # at the placeholders' stand-ins: the batch is 2 long
+    for label, value in zip(traced.labels, traced({**feeds[2], "df": 1.0})):
+        np.testing.assert_allclose(value.detach().numpy(), g.gradients(feeds[2])[label[1:]], rtol=1e-12)
+    with pytest.raises(wg.GraphError, match=r"traced with x of shape \(2, 4\) and is fed one of shape \(5, 4\)"):
+        traced({**feeds[5], "df": 1.0})
+    with pytest.raises(wg.GraphError, match="traced with x of shape"):
+        traced.select("dx")({**feeds[5], "df": 1.0})
+    at_five = g.backward_graph(feeds[5])
+    expected = g.gradients(feeds[5])
+    for label, value in zip(at_five.labels, at_five({**feeds[5], "df": 1.0})):
+        np.testing.assert_allclose(value.detach().numpy(), expected[label[1:]], rtol=1e-12)
+
 # --- every op, traced once and rerun on other inputs -----------------------------------------------
 
 def floats(*shape, low=None, high=None):

@@ -25,7 +25,7 @@ from typing import Any
 from . import lazy, ops
 from .core.backend import namespace
 from .core.backward import grad
-from .core.errors import WengertError
+from .core.errors import WengertError, call_site
 from .core.function import OPS, AccumulateGrad, Application
 from .core.grad_mode import enable_grad, watch
 from .core.tensor import Tensor
@@ -236,6 +236,8 @@ class Graph:
         graph.inputs, graph.examples = list(self.inputs), dict(self.examples)
         graph.parameters = {key: value for key, value in self.parameters.items() if key in needed}
         graph.assignments, graph.outputs, graph.labels = kept[::-1], [name], [label]
+        if hasattr(self, "traced_shapes"):
+            graph.traced_shapes = dict(self.traced_shapes)
         return graph
 
     def to_list(self) -> list[tuple]:
@@ -272,7 +274,9 @@ class Graph:
         output's gradient); outputs are ``d<input>`` and ``d<parameter>``; a variable ``d<z>`` is
         the gradient of this graph's ``z``. It is traced from the engine's VJP rules run with
         ``create_graph``, so it can be run, printed and differentiated again. Example values (for
-        the shapes) come from the arguments, else from the trace, else are scalars."""
+        the shapes) come from the arguments, else from the trace (a placeholder's stand-in, whose
+        free dimensions have length 2), else are scalars. The list holds those shapes, so it is
+        fed arrays of those shapes only; trace one per batch size."""
         feed = self._feed(values, named) if values or named else self._example_feed()
         inputs = {name: Tensor(value, value.dtype.kind == "f") for name, value in feed.items()}
         names: dict[Tensor, str] = {tensor: name for name, tensor in {**inputs, **self.parameters}.items()}
@@ -289,6 +293,9 @@ class Graph:
             names.setdefault(value, label)  # a gradient no hook saw (say, of an unused input) is named here
         graph = Graph([*inputs.values(), seed], [value for _, value in kept], recorded, names, allow_unused=True)
         graph.labels = [label for label, _ in kept]
+        # the VJPs wrote this trace's shapes into the list (a mean's count, the shape a gradient is
+        # broadcast back to): fed other shapes it would be wrong, so it is fed these only
+        graph.traced_shapes = {name: tuple(value.shape) for name, value in graph.examples.items()}
         return graph
 
     # --- printing ----------------------------------------------------------------------------
@@ -328,6 +335,13 @@ class Graph:
         feed = {name: _array(value) for name, value in feed.items()}
         for name, placeholder in getattr(self, "placeholders", {}).items():
             lazy.check_fed(name, placeholder, feed[name])
+        for name, shape in getattr(self, "traced_shapes", {}).items():
+            if tuple(feed[name].shape) != shape:
+                raise GraphError(
+                    f"Graph: this backward graph was traced with {name} of shape {shape} and is fed one of shape "
+                    f"{tuple(feed[name].shape)} (at {call_site()}). Its assignments hold the traced shapes (a mean's "
+                    "count, the shape a gradient is broadcast back to), so it runs at those alone: make one for "
+                    "these shapes, forward_graph.backward_graph(<this feed without its d-input>)")
         return feed
 
     def _input_name(self, key: Any) -> str:
