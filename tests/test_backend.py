@@ -1,12 +1,13 @@
-"""The backend's two speed paths: a batch through a layer written column-major, and SGD-style
-updates by BLAS axpy; each must give numpy's values, and fall back where it does not apply."""
+"""The backend's speed paths: a batch through a layer written column-major, SGD-style updates by
+BLAS axpy, and matrix products side by side by BLAS gemm_batch; each must give numpy's values,
+and fall back where it does not apply."""
 
 import os
 
 import numpy as np
 import pytest
 
-from wengert.core import backend
+from wengert.core import backend, blas
 from wengert.core.backend import add_scaled_blas, batch_matmul
 
 
@@ -28,8 +29,75 @@ def test_batch_matmul_gives_the_product_in_the_faster_layout(rows, inner, column
     np.testing.assert_allclose(out, a @ b, rtol=1e-6)
 
 
-def test_the_blas_axpy_of_numpys_own_library_is_found():
-    assert set(backend._AXPY) == {"f", "d"}, "numpy's BLAS axpy was not found: optimizer steps fall back to numpy"
+def test_numpys_own_blas_axpy_and_gemm_batch_are_found():
+    assert set(blas._AXPY) == {"f", "d"}, "numpy's BLAS axpy was not found: optimizer steps fall back to numpy"
+    assert set(blas._GEMM_BATCH) == {"f", "d"}, "numpy's BLAS gemm_batch was not found or failed its check"
+
+
+def _operand(rng, shape, dtype, order):
+    """A matrix of ``shape`` laid out row-major ("C"), column-major ("F"), or as a view with a leading
+    dimension longer than its rows ("padded")."""
+    if order == "padded":
+        return rng.standard_normal((shape[0], shape[1] + 5)).astype(dtype)[:, :shape[1]]
+    return np.asarray(rng.standard_normal(shape).astype(dtype), order=order)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-4), (np.float64, 1e-12)])
+@pytest.mark.parametrize("orders", [("C", "C"), ("F", "C"), ("C", "F"), ("F", "F"), ("padded", "C"), ("C", "padded")])
+def test_products_side_by_side_give_numpys_products(dtype, tolerance, orders):
+    rng = np.random.default_rng(4)
+    # a layer's two gradients at batch 128: the input's (through W) and the weight's (from the batch)
+    upstream, W, x = _operand(rng, (128, 160), dtype, orders[0]), _operand(rng, (160, 240), dtype, orders[1]), \
+        _operand(rng, (128, 240), dtype, orders[1])
+    pairs = [(upstream, W), (upstream.T, x)]
+    found = blas.products(pairs)
+    if blas.threads() < 2:
+        assert found is None  # one core: numpy's calls, one by one
+        return
+    assert found is not None
+    for value, (a, b) in zip(found, pairs):
+        np.testing.assert_allclose(value, a @ b, rtol=tolerance, atol=tolerance)
+        assert value.flags.c_contiguous
+    column_major, row_major = np.full((240, 128), np.nan, dtype).T, np.full((160, 240), np.nan, dtype)
+    written = blas.products([(upstream.T, x), (upstream, W)], [row_major, column_major])  # into given arrays
+    assert written[0] is row_major and written[1] is column_major
+    np.testing.assert_allclose(row_major, upstream.T @ x, rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(column_major, upstream @ W, rtol=tolerance, atol=tolerance)
+    lone = blas.products([(upstream.T, x)])  # one weight's gradient alone: split in row blocks,
+    if orders[1] == "F":  # but not where each block would read x across the grain
+        assert lone is None
+    else:
+        np.testing.assert_allclose(lone[0], upstream.T @ x, rtol=tolerance, atol=tolerance)
+
+
+def test_products_decline_what_would_not_run_side_by_side():
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((128, 256)), rng.standard_normal((256, 128))
+    declined = [
+        [(a[:8, :8], b[:8, :8]), (a[:8, :8], b[:8, :8])],  # small: OpenBLAS's small-matrix kernels, one by one
+        [(a[:, :32], b[:32])] * 2,  # a short inner dimension: no faster side by side
+        [(a, b.astype(np.float32))],  # mixed dtypes
+        [(a[:, ::2], b[::2])],  # strides BLAS cannot read
+        [(a.astype(np.int64), b.astype(np.int64))] * 2,  # integers
+        [(a, b.T.copy().T)],  # alone, reading b across the grain: numpy's own call is as good
+        [(a, b), (a, b[:, :10].copy())],  # one of the two too small
+    ]
+    for pairs in declined:
+        assert blas.products(pairs) is None
+    strided = np.empty((128, 256))[:, ::2]  # an out neither row- nor column-major
+    assert blas.products([(a, b), (a, b)], [strided, None]) is None
+    assert blas.products([(a, b), (a, b)], [np.empty((128, 127)), None]) is None  # an out of another shape
+    assert blas.products([(a, b), (a, b)]) is not None or blas.threads() < 2  # the same pair, as it is, runs
+
+
+def test_products_run_one_by_one_when_blas_has_one_thread():
+    threadpoolctl = pytest.importorskip("threadpoolctl")  # installed with scikit-learn, in the test extra
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((256, 128)), rng.standard_normal((128, 256))
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert blas.threads() == 1
+        assert blas.products([(a, b), (a, b)]) is None
+    assert blas.threads() >= 1
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float64, 1e-15)])

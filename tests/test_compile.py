@@ -326,6 +326,49 @@ def test_a_compiled_conv_step_reads_its_forwards_columns_and_pool_winners_again_
     assert ops.count("max_pool2d_winners") == 1 and ops.count("max_pool2d_scatter") == 1
 
 
+
+def _wide_mlp_step(compiled, differentiated_outside):
+    """An MLP step whose middle layer's gradients are large enough to run side by side: the step,
+    the model, and the compiled function (None when eager)."""
+    wg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(100, 160), nn.ReLU(), nn.Linear(160, 160), nn.ReLU(), nn.Linear(160, 10))
+    model = model.to(wg.float64)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    if not differentiated_outside:
+        whole = (wg.compile if compiled else (lambda fn: fn))(lambda x, y: plain(model, optimizer, x, y))
+        return whole, model, whole if compiled else None
+    loss = (wg.compile if compiled else (lambda fn: fn))(lambda x, y: F.cross_entropy(model(x), y))
+
+    def step(x, y):
+        value = loss(x, y)
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        return value
+    return step, model, loss if compiled else None
+
+
+@pytest.mark.parametrize("differentiated_outside", [False, True])
+def test_a_layers_two_gradients_run_side_by_side_in_one_step_with_eagers_values(differentiated_outside):
+    """The input's and the weight's gradient of the middle layer (large enough to pay) become one
+    ``products`` step; the first layer's input gradient is not computed, so its weight's stays alone."""
+    from wengert.core import blas
+
+    rng = np.random.default_rng(0)
+    batches = [(wg.tensor(rng.standard_normal((128, 100))), wg.tensor(rng.integers(0, 10, 128))) for _ in range(3)]
+    runs = []
+    for compiled in (False, True):
+        step, model, function = _wide_mlp_step(compiled, differentiated_outside)
+        runs.append(([step(x, y).item() for x, y in batches], [p.detach().numpy().copy() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for eager, replayed in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(replayed, eager)
+    ops = [assignment.op for assignment in next(iter(function.programs.values())).assignments]
+    assert ops.count("products") == 1 and ops.count("part") == 2
+    # alone: the first layer's weight gradient (its input needs none), the last layer's two (too small to pay)
+    assert ops.count("matmul") == 2 and ops.count("linear") == 4  # and the three forward products
+    assert blas.SMALLEST <= 128 * 160 * 160 and 128 >= blas.SHORTEST  # the middle layer's pair is large enough
+
 def test_a_compiled_conv_loss_differentiated_outside_keeps_the_columns_for_its_backward():
     model, _ = _convolutional_step(False)
     x = wg.tensor(np.random.default_rng(1).standard_normal((5, 1, 8, 8)))

@@ -231,7 +231,7 @@ INTERNAL = {"accumulate_grad", "graph_root", "backward_hook", "compiled",  # the
             "running_statistics",  # batch norm's update, an effect: tested in test_pooling_norm
             # the halves a compiled program splits conv and max-pool into (replay only): tested in test_compile
             "conv_columns", "conv_from_columns", "conv_weight_from_columns", "max_pool2d_winners", "part",
-            "max_pool2d_scatter",
+            "max_pool2d_scatter", "products",  # and two independent matrix products run side by side
             "dropout_mask"}  # draws anew at each run, so no rerun equals another: tested in test_compile, test_lazy
 
 

@@ -37,7 +37,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .core.backend import namespace
+from .core import blas
+from .core.backend import batch_out, namespace, products
 from .core.backward import AccumulateInto, grad
 from .core.creation import default_generator
 from .core.errors import WengertError
@@ -45,6 +46,7 @@ from .core.function import Function, _no_context
 from .core.grad_mode import enable_grad, grad_enabled
 from .core.tensor import Tensor
 from .graph import Assignment, Graph, Literal, _array, _runner, tracing
+from .nn.functional import Linear
 from .ops.conv import (
     Convolution,
     ConvolutionColumns,
@@ -53,6 +55,7 @@ from .ops.conv import (
     ConvolutionWeightFromColumns,
     shared_columns,
 )
+from .ops.linalg import Matmul
 from .ops.pooling import MaxPool2d, MaxPool2dBackward, MaxPool2dScatter, MaxPool2dWinners, Part
 
 
@@ -140,7 +143,8 @@ class Program:
             examples = dict(zip(graph.inputs, (leaf.data for leaf in inputs)))
             kinds = _kinds(graph, examples)
             steps, results = _common_subexpressions(graph.assignments, graph.outputs)
-            steps = _shared_forward_work(steps, _shapes(graph, examples), graph.parameters)
+            shapes = _shapes(graph, examples)
+            steps = _side_by_side(_shared_forward_work(steps, shapes, graph.parameters), shapes)
             self.traced_steps, self.assignments = len(graph.assignments), steps
             self.forward = self._generate(steps, [*graph.inputs, *graph.parameters], results, [], kinds)
             return
@@ -158,8 +162,10 @@ class Program:
         steps = _shared_forward_work(steps, _shapes(joint, joint.examples), joint.parameters)
         self.traced_steps, self.assignments = len(joint.assignments), steps
         forward_names = _needed_names(steps, results[:len(outputs)])
-        forward_steps = [step for step in steps if step.name in forward_names]
-        backward_steps = [step for step in steps if step.name not in forward_names]
+        shapes = _shapes(joint, joint.examples)
+        forward_steps = _side_by_side([step for step in steps if step.name in forward_names], shapes)
+        backward_steps = _side_by_side([step for step in steps if step.name not in forward_names], shapes)
+        self.assignments = forward_steps + backward_steps  # what the two programs run, in order
         joint_names = {id(tensor): name for name, tensor in joint.parameters.items()}
         arguments = [*joint.inputs[:-1], *(joint_names[id(p)] for p in self.parameters)]
         used_later = {a for step in backward_steps for a in step.arguments if isinstance(a, str)}
@@ -328,6 +334,67 @@ def _shared_forward_work(steps: list[Assignment], shapes: dict, parameters: Any)
     result = []
     for index, step in enumerate(steps):
         result.extend(firsts.get(index, [replaced.get(index, step)]))
+    return result
+
+
+class Products(Function):
+    """Matrix products run side by side, one core each (``blas.products``): operands ``x1, y1, x2,
+    y2, ...`` give ``(x1 @ y1, x2 @ y2, ...)``, where a product that was a ``linear`` reads ``y``
+    transposed. Where BLAS cannot run them so, each is its own op's forward, one after another."""
+
+    name = "products"
+    differentiable = False
+
+    def forward(ctx, *operands, linear=()):
+        pairs = [(x, y.mT if transposed else y) for x, y, transposed in zip(operands[::2], operands[1::2], linear)]
+        # each result laid out as its own op lays it out (a batch through a layer: column-major)
+        found = products(pairs, [batch_out(x, y) if transposed else None for (x, y), transposed in zip(pairs, linear)])
+        if found is not None:
+            return tuple(found)
+        return tuple(Linear.forward(ctx, x, y) if transposed else Matmul.forward(ctx, x, y)
+                     for x, y, transposed in zip(operands[::2], operands[1::2], linear))
+
+
+def _side_by_side(steps: list[Assignment], shapes: dict) -> list[Assignment]:
+    """The steps with pairs of matrix products that do not depend on each other (a layer's two
+    gradients: its input's and its weight's) made one ``Products`` step, in the later one's place:
+    the two then run side by side, one core each (784-512 at batch 128: 716 -> 506 us). A product
+    moves down only past steps that do not read it, and never past an effect (which could change
+    what it reads: an optimizer's step changes a weight)."""
+    def product(step: Assignment) -> bool:  # a large product of matrices: linear without a bias, or matmul
+        if not (step.function in (Linear, Matmul) and len(step.arguments) == 2 and not step.constants
+                and all(isinstance(a, str) and len(shapes.get(a, ())) == 2 for a in step.arguments)):
+            return False
+        (rows, inner), columns = shapes[step.arguments[0]], shapes[step.arguments[1]][step.function is Matmul]
+        return rows * inner * columns >= blas.SMALLEST and inner >= blas.SHORTEST  # else not side by side
+
+    partner: dict[int, int] = {}  # the earlier product of a pair -> the later one
+    for first, step in enumerate(steps):
+        if not product(step) or first in partner.values():
+            continue
+        for later in range(first + 1, len(steps)):
+            other = steps[later]
+            if step.name in other.arguments or other.function is None or other.function.effect:
+                break
+            if product(other) and later not in partner.values():
+                partner[first] = later
+                break
+    if not partner:
+        return steps
+    result = []
+    merged = {later: first for first, later in partner.items()}
+    for index, step in enumerate(steps):
+        if index in partner:
+            continue  # computed with its partner
+        if index not in merged:
+            result.append(step)
+            continue
+        pair = (steps[merged[index]], step)
+        name = f"{step.name}_products"
+        result.append(Assignment(name, "products", (*pair[0].arguments, *pair[1].arguments),
+                                 {"linear": tuple(p.function is Linear for p in pair)}, function=Products))
+        result += [dataclasses.replace(p, op="part", arguments=(name,), constants={"index": number}, function=Part)
+                   for number, p in enumerate(pair)]
     return result
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy
 
+from . import blas
+
 _namespaces: dict[type, Any] = {}
 
 
@@ -88,13 +90,18 @@ def batch_matmul(a: Any, b: Any, out: Any = None) -> Any:
     (784-512 at batch 32: 185 -> 121 us). Only for batches: a weight's gradient keeps its
     parameter's row-major layout, or every optimizer step would read it across the grain.
     ``out``: an array to write into (a buffer this product filled before, of its layout)."""
-    if out is not None:
-        return namespace(a).matmul(a, b, out=out)
+    if out is None:
+        out = batch_out(a, b)
+    return a @ b if out is None else namespace(a).matmul(a, b, out=out)
+
+
+def batch_out(a: Any, b: Any) -> Any:
+    """The array ``batch_matmul(a, b)`` writes into: column-major where the product has fewer rows
+    than columns; None where ``a @ b`` makes its own (not two float matrices of one dtype)."""
     if (a.ndim == 2 and b.ndim == 2 and a.shape[0] < b.shape[1] and a.dtype == b.dtype and a.dtype.kind == "f"
             and hasattr(a, "flags") and hasattr(b, "flags")):
-        xp = namespace(a)
-        return xp.matmul(a, b, out=xp.empty((b.shape[1], a.shape[0]), dtype=a.dtype).T)
-    return a @ b
+        return namespace(a).empty((b.shape[1], a.shape[0]), dtype=a.dtype).T
+    return None
 
 
 def matmul(a: Any, b: Any, out: Any = None) -> Any:
@@ -105,6 +112,9 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     from an inner 128 the gain is within noise, from 1024 a 10% loss: so only up to 64)."""
     if out is None and not (hasattr(a, "flags") and hasattr(b, "flags")):
         return a @ b  # Tensors (a VJP under create_graph): their matmul op comes back here with arrays
+    found = blas.products([(a, b)], None if out is None else [out])
+    if found is not None:
+        return found[0]
     xp = namespace(a, b)
     if not (a.ndim == 2 and b.ndim == 2 and a.shape[1] <= 64 and 256 <= a.shape[0] <= b.shape[1]
             and a.dtype == b.dtype and a.dtype.kind == "f" and (out is None or out.flags.c_contiguous)):
@@ -115,6 +125,13 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     for start in range(0, columns, width):
         xp.matmul(a, b[:, start:start + width], out=out[:, start:start + width])
     return out
+
+
+def products(pairs: list[tuple[Any, Any]], outs: list[Any] | None = None) -> list[Any] | None:
+    """``[a @ b for a, b in pairs]`` for matrices, in one BLAS call that runs them side by side
+    (``blas.products``), into ``outs`` where given; None where that does not apply (arrays of
+    another library, say)."""
+    return blas.products(pairs, outs)
 
 
 def sum_rows(x: Any, keepdims: bool = False) -> Any:
@@ -132,54 +149,7 @@ def add_scaled_blas(y: Any, alpha: float, x: Any) -> bool:
     """``y += alpha * x`` in place by BLAS axpy, where it applies (numpy arrays of one float dtype,
     both contiguous, not small): one pass over memory instead of numpy's two (a 784x512 float32
     SGD update just after its gradient's matmul: 200 -> 70 us). Returns whether it did."""
-    if (y.__class__ is not numpy.ndarray or x.__class__ is not numpy.ndarray or y.size < 4096
-            or y.dtype != x.dtype or y.shape != x.shape or y.dtype.char not in "fd"
-            or not (y.flags.c_contiguous and x.flags.c_contiguous and y.flags.writeable)):
-        return False
-    axpy = _AXPY.get(y.dtype.char)
-    if axpy is None:
-        return False
-    axpy(y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
-    return True
-
-
-def _numpy_blas_axpy() -> dict:
-    """numpy's own BLAS ``cblas_?axpy``, called through ctypes: {"f": saxpy, "d": daxpy}, or {} where
-    it cannot be found or fails its check. Not scipy's BLAS: that is a second OpenBLAS, whose
-    threads would fight numpy's for the cores (measured: both 20x slower)."""
-    import ctypes
-    import glob
-    import os
-
-    root = os.path.dirname(numpy.__file__)
-    found: dict = {}
-    for path in glob.glob(os.path.join(root + ".libs", "*openblas*")) + glob.glob(os.path.join(root, ".dylibs",
-                                                                                                  "*openblas*")):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix, integer in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
-                                        ("scipy_cblas_", "", ctypes.c_int), ("cblas_", "", ctypes.c_int)):
-            for char, real in (("f", ctypes.c_float), ("d", ctypes.c_double)):
-                function = getattr(library, f"{prefix}{'s' if char == 'f' else 'd'}axpy{suffix}", None)
-                if function is not None:
-                    function.restype = None
-                    function.argtypes = [integer, real, ctypes.c_void_p, integer, ctypes.c_void_p, integer]
-                    found[char] = function
-            if len(found) == 2:
-                break
-        if len(found) == 2:
-            break
-    for char, function in list(found.items()):  # a wrong guess about the interface must not corrupt updates
-        x, y = numpy.arange(5000, dtype=char), numpy.ones(5000, dtype=char)
-        function(y.size, 0.5, x.ctypes.data, 1, y.ctypes.data, 1)
-        if not numpy.array_equal(y, 1 + 0.5 * numpy.arange(5000, dtype=char)):
-            found.pop(char)
-    return found
-
-
-_AXPY = _numpy_blas_axpy()
+    return blas.axpy(y, alpha, x)
 
 
 def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 128 << 20) -> bool:

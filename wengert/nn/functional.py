@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.backend import batch_matmul, is_floating, matmul, namespace, sum_rows
+from ..core.backend import batch_matmul, batch_out, is_floating, matmul, namespace, products, sum_rows
 from ..core.creation import Generator, default_generator
 from ..core.errors import OpIndexError, OpTypeError, OpValueError, call_site
 from ..core.function import Function
@@ -55,13 +55,18 @@ class Linear(Function):
     def backward(ctx, upstream):
         x, W = ctx.saved
         need = ctx.needs_input_grad
-        # x's gradient is a batch through W: under create_graph it is this op again, so that a
-        # compiled backward computes it as the forward does
-        grad_x = (Linear.apply(upstream, W.mT) if isinstance(upstream, Tensor) else batch_matmul(upstream, W)
-                  ) if need[0] else None
         # W and b are shared by every row of the batch: their gradients sum over it.
-        rows = upstream.reshape(-1, upstream.shape[-1])
-        grad_W = matmul(rows.mT, x.reshape(-1, x.shape[-1])) if need[1] else None
+        rows, inputs = upstream.reshape(-1, upstream.shape[-1]), x.reshape(-1, x.shape[-1])
+        both = None if isinstance(upstream, Tensor) or not (need[0] and need[1] and upstream.ndim == 2) else (
+            products([(upstream, W), (rows.mT, inputs)], [batch_out(upstream, W), None]))  # side by side
+        if both is not None:
+            grad_x, grad_W = both
+        else:
+            # x's gradient is a batch through W: under create_graph it is this op again, so that a
+            # compiled backward computes it as the forward does
+            grad_x = (Linear.apply(upstream, W.mT) if isinstance(upstream, Tensor) else batch_matmul(upstream, W)
+                      ) if need[0] else None
+            grad_W = matmul(rows.mT, inputs) if need[1] else None
         if len(need) == 2:
             return grad_x, grad_W
         return grad_x, grad_W, (sum_rows(rows) if need[2] else None)
