@@ -47,8 +47,8 @@ def _operand(rng, shape, dtype, order):
 def test_products_side_by_side_give_numpys_products(dtype, tolerance, orders):
     rng = np.random.default_rng(4)
     # a layer's two gradients at batch 128: the input's (through W) and the weight's (from the batch)
-    upstream, W, x = _operand(rng, (128, 160), dtype, orders[0]), _operand(rng, (160, 240), dtype, orders[1]), \
-        _operand(rng, (128, 240), dtype, orders[1])
+    upstream, W, x = _operand(rng, (128, 256), dtype, orders[0]), _operand(rng, (256, 600), dtype, orders[1]), \
+        _operand(rng, (128, 600), dtype, orders[1])
     pairs = [(upstream, W), (upstream.T, x)]
     found = blas.products(pairs)
     if blas.threads() < 2:
@@ -58,7 +58,7 @@ def test_products_side_by_side_give_numpys_products(dtype, tolerance, orders):
     for value, (a, b) in zip(found, pairs):
         np.testing.assert_allclose(value, a @ b, rtol=tolerance, atol=tolerance)
         assert value.flags.c_contiguous
-    column_major, row_major = np.full((240, 128), np.nan, dtype).T, np.full((160, 240), np.nan, dtype)
+    column_major, row_major = np.full((600, 128), np.nan, dtype).T, np.full((256, 600), np.nan, dtype)
     written = blas.products([(upstream.T, x), (upstream, W)], [row_major, column_major])  # into given arrays
     assert written[0] is row_major and written[1] is column_major
     np.testing.assert_allclose(row_major, upstream.T @ x, rtol=tolerance, atol=tolerance)
@@ -72,9 +72,10 @@ def test_products_side_by_side_give_numpys_products(dtype, tolerance, orders):
 
 def test_products_decline_what_would_not_run_side_by_side():
     rng = np.random.default_rng(5)
-    a, b = rng.standard_normal((128, 256)), rng.standard_normal((256, 128))
+    a, b = rng.standard_normal((256, 256)), rng.standard_normal((256, 256))
     declined = [
         [(a[:8, :8], b[:8, :8]), (a[:8, :8], b[:8, :8])],  # small: OpenBLAS's small-matrix kernels, one by one
+        [(a[:128, :128], b[:128, :128])] * 2,  # too small to pay for the call
         [(a[:, :32], b[:32])] * 2,  # a short inner dimension: no faster side by side
         [(a, b.astype(np.float32))],  # mixed dtypes
         [(a[:, ::2], b[::2])],  # strides BLAS cannot read
@@ -84,9 +85,9 @@ def test_products_decline_what_would_not_run_side_by_side():
     ]
     for pairs in declined:
         assert blas.products(pairs) is None
-    strided = np.empty((128, 256))[:, ::2]  # an out neither row- nor column-major
+    strided = np.empty((256, 512))[:, ::2]  # an out neither row- nor column-major
     assert blas.products([(a, b), (a, b)], [strided, None]) is None
-    assert blas.products([(a, b), (a, b)], [np.empty((128, 127)), None]) is None  # an out of another shape
+    assert blas.products([(a, b), (a, b)], [np.empty((256, 255)), None]) is None  # an out of another shape
     assert blas.products([(a, b), (a, b)]) is not None or blas.threads() < 2  # the same pair, as it is, runs
 
 

@@ -366,7 +366,7 @@ def _side_by_side(steps: list[Assignment], shapes: dict) -> list[Assignment]:
                 and all(isinstance(a, str) and len(shapes.get(a, ())) == 2 for a in step.arguments)):
             return False
         (rows, inner), columns = shapes[step.arguments[0]], shapes[step.arguments[1]][step.function is Matmul]
-        return rows * inner * columns >= blas.SMALLEST and inner >= blas.SHORTEST  # else not side by side
+        return rows * inner * columns >= blas.WORTHWHILE and inner >= blas.SHORTEST  # else not side by side
 
     partner: dict[int, int] = {}  # the earlier product of a pair -> the later one
     for first, step in enumerate(steps):

@@ -29,9 +29,10 @@ ROW_MAJOR, NO_TRANSPOSE, TRANSPOSE = 101, 111, 112  # cblas.h
 # OpenBLAS runs a batch's products of at most 100^3 multiply-adds through kernels for small matrices,
 # which crash in a batch in the builds numpy ships: every product or part here stays above that
 SMALLEST = 1 << 21
-# A product with a shorter inner dimension (a weight's gradient at batch 32) reads more than it computes:
-# one core each, side by side, runs it no faster than numpy's call (measured inside a training step)
-SHORTEST = 64
+# Side by side pays only for products this large (784-512 at batch 128 is 51M; a call costs about 25 us of
+# Python, as much as LeNet-5's 400-120 layer gains at batch 64) and with an inner dimension this long (a
+# weight's gradient at batch 32 reads more than it computes: no faster so, measured inside a training step)
+WORTHWHILE, SHORTEST = 1 << 24, 64
 
 
 def _find() -> tuple[Any, str, str, Any] | None:
@@ -153,7 +154,8 @@ def products(pairs: Sequence[tuple[Any, Any]], outs: Sequence[Any] | None = None
         else:
             return None  # a product reading b across the grain (a batch through a layer): numpy's call is as good
         split = min(split, max(1, rows // 32))
-        if rows * inner * columns < SMALLEST * split or inner < SHORTEST or (len(pairs) == 1 and split == 1):
+        if (rows * inner * columns < max(WORTHWHILE, SMALLEST * split) or inner < SHORTEST
+                or (len(pairs) == 1 and split == 1)):
             return None
         c = numpy.empty((rows, columns), dtype=dtype) if out is None else out
         if len(results) == index:
