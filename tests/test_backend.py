@@ -58,6 +58,12 @@ def test_products_side_by_side_give_numpys_products(dtype, tolerance, orders):
     for value, (a, b) in zip(found, pairs):
         np.testing.assert_allclose(value, a @ b, rtol=tolerance, atol=tolerance)
         assert value.flags.c_contiguous
+    upstream, W, x = _operand(rng, (128, 256), dtype, orders[0]), _operand(rng, (256, 600), dtype, orders[1]), \
+        _operand(rng, (128, 600), dtype, orders[1])
+    again = [(upstream, W), (upstream.T, x)]  # the same plan (shapes, layouts), other arrays
+    assert [(a.strides, b.strides) for a, b in again] == [(a.strides, b.strides) for a, b in pairs]
+    for value, (a, b) in zip(blas.products(again), again):
+        np.testing.assert_allclose(value, a @ b, rtol=tolerance, atol=tolerance)
     column_major, row_major = np.full((600, 128), np.nan, dtype).T, np.full((256, 600), np.nan, dtype)
     written = blas.products([(upstream.T, x), (upstream, W)], [row_major, column_major])  # into given arrays
     assert written[0] is row_major and written[1] is column_major

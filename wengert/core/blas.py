@@ -125,86 +125,122 @@ def products(pairs: Sequence[tuple[Any, Any]], outs: Sequence[Any] | None = None
     is split by rows where its right operand is read row by row (a weight's gradient, or the
     input's through W; a layer's forward, which reads W transposed, runs no faster so). ``outs``:
     arrays to write into (row- or column-major), or None for new row-major ones. None where that
-    does not apply: compute them one by one."""
+    does not apply: compute them one by one. The call's plan is kept per shapes and layouts: a
+    training step asks for the same products every time."""
     count = threads()
     if count < 2 or not pairs:
         return None
-    dtype = pairs[0][0].dtype
-    if dtype.char not in _GEMM_BATCH:
-        return None
-    entries, results = [], []  # entries: each row block's gemm arguments
-    for index, (a, b) in enumerate(pairs):
-        if not (_matrix(a, dtype) and _matrix(b, dtype) and a.shape[1] == b.shape[0]):
-            return None
-        out = outs[index] if outs is not None else None
-        if out is not None and not (_matrix(out, dtype) and out.shape == (a.shape[0], b.shape[1])
-                                    and (out.flags.c_contiguous or out.flags.f_contiguous)):
-            return None
-        if out is not None and not out.flags.c_contiguous:  # column-major: its transpose is b^T a^T, row-major
-            results.append(out)
-            a, b, out = b.T, a.T, out.T
-        layout_a, layout_b = _layout(a), _layout(b)
-        if layout_a is None or layout_b is None:
-            return None
-        (rows, inner), columns = a.shape, b.shape[1]
-        if len(pairs) > 1:
-            split = max(1, count // len(pairs))
-        elif layout_b[0] == NO_TRANSPOSE:
-            split = count
-        else:
-            return None  # a product reading b across the grain (a batch through a layer): numpy's call is as good
-        split = min(split, max(1, rows // 32))
-        if (rows * inner * columns < max(WORTHWHILE, SMALLEST * split) or inner < SHORTEST
-                or (len(pairs) == 1 and split == 1)):
-            return None
-        c = numpy.empty((rows, columns), dtype=dtype) if out is None else out
-        if len(results) == index:
-            results.append(c)
-        pointer_a, pointer_b, pointer_c = a.ctypes.data, b.ctypes.data, c.ctypes.data
-        edges = [round(part * rows / split) for part in range(split + 1)]
-        entries += [(layout_a[0], layout_b[0], stop - begin, columns, inner, layout_a[1], layout_b[1], columns, 1,
-                     pointer_a + begin * a.strides[0], pointer_b, pointer_c + begin * c.strides[0])
-                    for begin, stop in itertools.pairwise(edges)]
-    _batch(entries, dtype)
-    return results
+    key = (count, *(_described(x) for pair in pairs for x in pair), *(_described(out) for out in outs or ()))
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= 256:
+            _PLANS.clear()
+        plan = _PLANS[key] = _Plan.of(pairs, outs, count)
+    return plan(pairs, outs) if plan else None
 
 
-def _batch(entries: list[tuple], dtype: Any) -> None:
-    """One call of ``gemm_batch``, row-major, one product per group: each entry is (transpose a,
-    transpose b, m, n, k, lda, ldb, ldc, 1, a's address, b's, c's); c = a @ b."""
-    size = len(entries)
-    columns = list(zip(*entries))
-    flags = numpy.array(columns[0] + columns[1], dtype=numpy.intc)
-    integers = numpy.array(sum(columns[2:9], ()), dtype=_INTEGER)  # m, n, k, lda, ldb, ldc, group sizes
-    pointers = numpy.array(sum(columns[9:], ()), dtype=numpy.uintp)
-    scalars = numpy.array([1.0] * size + [0.0] * size, dtype=dtype)  # alpha, beta
-    flag, integer, pointer, scalar = (array.ctypes.data for array in (flags, integers, pointers, scalars))
-    step_integer, step_pointer = size * integers.itemsize, size * pointers.itemsize
-    _GEMM_BATCH[dtype.char](ROW_MAJOR, flag, flag + size * flags.itemsize, integer, integer + step_integer,
-                            integer + 2 * step_integer, scalar, pointer, integer + 3 * step_integer,
-                            pointer + step_pointer, integer + 4 * step_integer, scalar + size * dtype.itemsize,
-                            pointer + 2 * step_pointer, integer + 5 * step_integer, size, integer + 6 * step_integer)
+_PLANS: dict[tuple, Any] = {}
+
+
+def _described(x: Any) -> tuple | None:
+    return None if x is None else (x.__class__, getattr(x, "dtype", None), getattr(x, "shape", None),
+                                   getattr(x, "strides", None))
+
+
+class _Plan:
+    """One ``gemm_batch`` call for products of given shapes and layouts: its integer and scalar
+    arguments, made once; each call adds the arrays' addresses."""
+
+    def __init__(self, dtype: Any, shapes: list, entries: list) -> None:
+        self.dtype, self.shapes, self.size = dtype, shapes, len(entries)
+        columns = list(zip(*entries))  # (transposes, m, n, k, lda, ldb, ldc, which product, offsets)
+        self.arrays = (numpy.array(columns[0] + columns[1], dtype=numpy.intc),
+                       numpy.array(sum(columns[2:8], ()) + (1,) * self.size, dtype=_INTEGER),  # m n k ld* sizes
+                       numpy.array([1.0] * self.size + [0.0] * self.size, dtype=dtype))  # alpha, beta
+        self.addresses = [array.ctypes.data for array in self.arrays]
+        self.sources = [(product, flipped, offsets) for product, flipped, offsets in zip(*columns[8:])]
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[Any, Any]], outs: Sequence[Any] | None, count: int) -> Any:
+        """The plan, or False where ``products`` does not apply."""
+        dtype = pairs[0][0].dtype
+        if getattr(dtype, "char", None) not in _GEMM_BATCH:
+            return False
+        entries, shapes = [], []
+        for index, (a, b) in enumerate(pairs):
+            if not (_matrix(a, dtype) and _matrix(b, dtype) and a.shape[1] == b.shape[0]):
+                return False
+            out = outs[index] if outs is not None else None
+            if out is not None and not (_matrix(out, dtype) and out.shape == (a.shape[0], b.shape[1])
+                                        and (out.flags.c_contiguous or out.flags.f_contiguous)):
+                return False
+            flipped = out is not None and not out.flags.c_contiguous
+            if flipped:  # column-major: its transpose is b^T a^T, row-major
+                a, b = b.T, a.T
+            layout_a, layout_b = _layout(a), _layout(b)
+            if layout_a is None or layout_b is None:
+                return False
+            (rows, inner), columns = a.shape, b.shape[1]
+            if len(pairs) > 1:
+                split = max(1, count // len(pairs))
+            elif layout_b[0] == NO_TRANSPOSE:
+                split = count
+            else:
+                return False  # a product reading b across the grain (a batch through a layer): numpy's is as good
+            split = min(split, max(1, rows // 32))
+            if (rows * inner * columns < max(WORTHWHILE, SMALLEST * split) or inner < SHORTEST
+                    or (len(pairs) == 1 and split == 1)):
+                return False
+            shapes.append(None if out is not None else (rows, columns))
+            edges = [round(part * rows / split) for part in range(split + 1)]
+            entries += [(layout_a[0], layout_b[0], stop - begin, columns, inner, layout_a[1], layout_b[1], columns,
+                         index, flipped, (begin * a.strides[0], begin * columns * dtype.itemsize))
+                        for begin, stop in itertools.pairwise(edges)]
+        return cls(dtype, shapes, entries)
+
+    def __call__(self, pairs: Sequence[tuple[Any, Any]], outs: Sequence[Any] | None) -> list[Any]:
+        results = [numpy.empty(shape, dtype=self.dtype) if shape is not None else outs[index]
+                   for index, shape in enumerate(self.shapes)]
+        bases = [(a.ctypes.data, b.ctypes.data, c.ctypes.data) for (a, b), c in zip(pairs, results)]
+        pointers = []
+        for slot in range(3):  # every entry's a, then b, then c
+            for product, flipped, (offset_a, offset_c) in self.sources:
+                base_a, base_b, base_c = bases[product]
+                if flipped:
+                    base_a, base_b = base_b, base_a
+                pointers.append((base_a + offset_a, base_b, base_c + offset_c)[slot])
+        pointer = numpy.array(pointers, dtype=numpy.uintp)
+        _call(self.dtype, self.size, *self.addresses, pointer, pointer.ctypes.data)
+        return results
+
+
+def _call(dtype: Any, size: int, flag: int, integer: int, scalar: int, pointers: Any, pointer: int) -> None:
+    """``gemm_batch`` with its arrays at these addresses: flags (transposes of a, then of b), integers
+    (m, n, k, lda, ldb, ldc, group sizes), scalars (alphas, betas), pointers (a's, b's, c's)."""
+    step_integer, step_pointer = size * numpy.dtype(_INTEGER).itemsize, size * pointers.itemsize
+    _GEMM_BATCH[dtype.char](ROW_MAJOR, flag, flag + size * numpy.dtype(numpy.intc).itemsize, integer,
+                            integer + step_integer, integer + 2 * step_integer, scalar, pointer,
+                            integer + 3 * step_integer, pointer + step_pointer, integer + 4 * step_integer,
+                            scalar + size * dtype.itemsize, pointer + 2 * step_pointer, integer + 5 * step_integer,
+                            size, integer + 6 * step_integer)
 
 
 def _works() -> bool:
     """Whether ``gemm_batch`` gives numpy's products here (a wrong guess about its interface must
-    not corrupt gradients): checked once, on products above the small-matrix kernels, in each layout
-    and with a row block written into the middle of its result."""
+    not corrupt gradients): checked once, in each layout, row blocks included, into a column-major
+    result too."""
     rng = numpy.random.default_rng(0)
     for char in list(_GEMM_BATCH):
-        a, b = rng.standard_normal((256, 128)).astype(char), rng.standard_normal((128, 160)).astype(char)
-        pairs = [(a, b), (numpy.asfortranarray(a), b), (b.T.copy(), numpy.asfortranarray(a.T))]
-        results = [numpy.zeros((x.shape[0], y.shape[1]), dtype=char) for x, y in pairs]
-        entries = []
-        for (x, y), c in zip(pairs, results):
-            (flag_x, ld_x), (flag_y, ld_y) = _layout(x), _layout(y)
-            for begin, stop in ((0, 100), (100, x.shape[0])):
-                entries.append((flag_x, flag_y, stop - begin, y.shape[1], x.shape[1], ld_x, ld_y, c.shape[1], 1,
-                                x.ctypes.data + begin * x.strides[0], y.ctypes.data,
-                                c.ctypes.data + begin * c.strides[0]))
-        _batch(entries, numpy.dtype(char))
-        if not all(numpy.allclose(c, x @ y, rtol=1e-4, atol=1e-4) for (x, y), c in zip(pairs, results)):
-            _GEMM_BATCH.pop(char)
+        a, b = rng.standard_normal((256, 256)).astype(char), rng.standard_normal((256, 320)).astype(char)
+        cases = [([(a, b)], None), ([(numpy.asfortranarray(a), b), (b.T.copy(), a)], None),
+                 ([(a, b), (a.T, numpy.asfortranarray(b))], [numpy.empty((320, 256), dtype=char).T, None])]
+        for pairs, outs in cases:
+            plan = _Plan.of(pairs, outs, 2)
+            found = plan(pairs, outs) if plan else None
+            if found is None or not all(numpy.allclose(value, x @ y, rtol=1e-4, atol=1e-4)
+                                        for value, (x, y) in zip(found, pairs)):
+                _GEMM_BATCH.pop(char)
+                break
     return bool(_GEMM_BATCH)
 
 
