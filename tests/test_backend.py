@@ -34,6 +34,16 @@ def test_numpys_own_blas_axpy_and_gemm_batch_are_found():
     assert set(blas._GEMM_BATCH) == {"f", "d"}, "numpy's BLAS gemm_batch was not found or failed its check"
 
 
+def test_a_gemm_batch_that_gives_wrong_products_is_dropped_at_its_check(monkeypatch):
+    monkeypatch.setattr(blas, "_GEMM_BATCH", {"f": lambda *arguments: None, "d": blas._GEMM_BATCH["d"]})
+    monkeypatch.setattr(blas, "_PLANS", {})
+    assert blas._works()  # float64 still passes
+    assert set(blas._GEMM_BATCH) == {"d"}  # float32's routine wrote nothing: dropped
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((256, 256)).astype(np.float32), rng.standard_normal((256, 256)).astype(np.float32)
+    assert blas.products([(a, b), (a, b)]) is None  # float32 products then run one by one, as numpy's
+
+
 def _operand(rng, shape, dtype, order):
     """A matrix of ``shape`` laid out row-major ("C"), column-major ("F"), or as a view with a leading
     dimension longer than its rows ("padded")."""
