@@ -371,6 +371,22 @@ def test_a_layers_two_gradients_run_side_by_side_in_one_step_with_eagers_values(
     assert blas.WORTHWHILE <= 128 * 400 * 400 and 128 >= blas.SHORTEST  # the middle layer's pair is large enough
 
 
+
+def test_a_products_step_computes_each_product_alone_where_blas_runs_one_thread():
+    threadpoolctl = pytest.importorskip("threadpoolctl")  # installed with scikit-learn, in the test extra
+    rng = np.random.default_rng(2)
+    batches = [(wg.tensor(rng.standard_normal((128, 100))), wg.tensor(rng.integers(0, 10, 128))) for _ in range(3)]
+    runs = []
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        for compiled in (False, True):
+            step, model, function = _wide_mlp_step(compiled, False)
+            losses = [step(x, y).item() for x, y in batches]
+            runs.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
+    assert [step.op for step in next(iter(function.programs.values())).assignments].count("products") == 1
+    assert runs[0][0] == runs[1][0]  # one thread: every product by numpy, eagerly and in the products step alike
+    for eager, replayed in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(replayed, eager)
+
 def test_a_compiled_conv_loss_differentiated_outside_keeps_the_columns_for_its_backward():
     model, _ = _convolutional_step(False)
     x = wg.tensor(np.random.default_rng(1).standard_normal((5, 1, 8, 8)))
