@@ -98,6 +98,7 @@ def test_products_decline_what_would_not_run_side_by_side():
         [(a.astype(np.int64), b.astype(np.int64))] * 2,  # integers
         [(a, b.T.copy().T)],  # alone, reading b across the grain: numpy's own call is as good
         [(a, b), (a, b[:, :10].copy())],  # one of the two too small
+        [(a.astype(">f8"), b.astype(">f8"))] * 2,  # bytes in the other order
     ]
     for pairs in declined:
         assert blas.products(pairs) is None
@@ -137,6 +138,7 @@ def test_add_scaled_blas_declines_what_it_cannot_do_and_leaves_y_alone():
         (big.astype(np.float32), big),  # mixed dtypes
         (np.arange(10_000), np.arange(10_000)),  # integers
         (big.T.copy(order="C").T, big),  # y column-major
+        (big.astype(">f8"), big.astype(">f8")),  # bytes in the other order: BLAS would read them as garbage
     ]
     read_only = big.copy()
     read_only.flags.writeable = False

@@ -97,7 +97,7 @@ def axpy(y: Any, alpha: float, x: Any) -> bool:
     """``y += alpha * x`` in place, where it applies (numpy arrays of one float dtype, both
     contiguous, not small). Returns whether it did."""
     if (y.__class__ is not numpy.ndarray or x.__class__ is not numpy.ndarray or y.size < 4096
-            or y.dtype != x.dtype or y.shape != x.shape or y.dtype.char not in _AXPY
+            or y.dtype != x.dtype or y.shape != x.shape or y.dtype.char not in _AXPY or not y.dtype.isnative
             or not (y.flags.c_contiguous and x.flags.c_contiguous and y.flags.writeable)):
         return False
     _AXPY[y.dtype.char](y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
@@ -105,7 +105,7 @@ def axpy(y: Any, alpha: float, x: Any) -> bool:
 
 
 def _matrix(x: Any, dtype: Any) -> bool:
-    return x.__class__ is numpy.ndarray and x.ndim == 2 and x.dtype == dtype
+    return x.__class__ is numpy.ndarray and x.ndim == 2 and x.dtype == dtype and dtype.isnative  # BLAS: native bytes
 
 
 def _layout(x: Any) -> tuple[int, int] | None:
