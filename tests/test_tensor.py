@@ -31,6 +31,16 @@ def test_tensor_copies_its_data_and_from_numpy_shares_it():
     assert copied.tolist() == [0.0, 0.0, 0.0] and shared.tolist() == [7.0, 0.0, 0.0]
 
 
+def test_bytes_in_the_other_order_are_copied_into_the_machines_or_refused_where_shared():
+    # compute paths (BLAS above all) read native bytes; a big-endian step once wrote 4e37 and inf
+    big_endian = np.arange(6, dtype=">f4").reshape(2, 3)
+    copied = wg.tensor(big_endian)
+    assert copied.dtype == wg.float32 and copied.numpy().dtype.isnative
+    np.testing.assert_array_equal(copied.numpy(), big_endian)
+    with pytest.raises(wg.OpTypeError, match=r"from_numpy: .*not in this machine's order \(dtype >f4\).*wg.tensor"):
+        wg.from_numpy(big_endian)
+
+
 @pytest.mark.parametrize("make, shape, dtype", [
     (lambda: wg.zeros(2, 3), (2, 3), wg.float32),
     (lambda: wg.zeros((2, 3), dtype=wg.float64), (2, 3), wg.float64),

@@ -37,12 +37,18 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         array = array.astype(backend.get_default_dtype())
     if array.dtype == object:
         raise OpTypeError(f"tensor: cannot make a tensor from {type(data).__name__} data (at {call_site()})")
+    if not array.dtype.isnative:  # the copy is made in the machine's byte order, which compute paths expect
+        array = array.astype(array.dtype.newbyteorder("="))
     return _leaf(array, requires_grad)
 
 
 def from_numpy(array: Any, requires_grad: bool = False) -> Tensor:
     """A tensor sharing ``array``'s memory and dtype (changes to one show in the other)."""
-    return _leaf(numpy.asarray(array), requires_grad)
+    array = numpy.asarray(array)
+    if not array.dtype.isnative:  # as PyTorch: shared memory cannot change its byte order
+        raise OpTypeError(f"from_numpy: the array's bytes are not in this machine's order (dtype {array.dtype.str}), "
+                          f"so a tensor cannot share them; wg.tensor(array) copies them into it (at {call_site()})")
+    return _leaf(array, requires_grad)
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
