@@ -34,11 +34,13 @@ def test_numpys_own_blas_axpy_and_gemm_batch_are_found():
     assert set(blas._GEMM_BATCH) == {"f", "d"}, "numpy's BLAS gemm_batch was not found or failed its check"
 
 
-def test_a_gemm_batch_that_gives_wrong_products_is_dropped_at_its_check(monkeypatch):
+def test_a_gemm_batch_or_axpy_that_gives_wrong_values_is_dropped_at_its_check(monkeypatch):
     monkeypatch.setattr(blas, "_GEMM_BATCH", {"f": lambda *arguments: None, "d": blas._GEMM_BATCH["d"]})
+    monkeypatch.setattr(blas, "_AXPY", {"f": blas._AXPY["f"], "d": lambda *arguments: None})
     monkeypatch.setattr(blas, "_PLANS", {})
-    assert blas._works()  # float64 still passes
-    assert set(blas._GEMM_BATCH) == {"d"}  # float32's routine wrote nothing: dropped
+    assert blas._works()  # float64's gemm_batch and float32's axpy still pass
+    assert set(blas._GEMM_BATCH) == {"d"} and set(blas._AXPY) == {"f"}  # the ones that wrote nothing: dropped
+    assert not blas.axpy(np.ones(5000), 1.0, np.ones(5000))  # float64 updates then run by numpy
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal((256, 256)).astype(np.float32), rng.standard_normal((256, 256)).astype(np.float32)
     assert blas.products([(a, b), (a, b)]) is None  # float32 products then run one by one, as numpy's
