@@ -94,7 +94,8 @@ def test_products_decline_what_would_not_run_side_by_side():
     declined = [
         [(a[:8, :8], b[:8, :8]), (a[:8, :8], b[:8, :8])],  # small: OpenBLAS's small-matrix kernels, one by one
         [(a[:128, :128], b[:128, :128])] * 2,  # too small to pay for the call
-        [(a[:, :32], b[:32])] * 2,  # a short inner dimension: no faster side by side
+        [(rng.standard_normal((1024, 32)), rng.standard_normal((32, 1024)))] * 2,  # large, but a short inner
+        # dimension: no faster side by side
         [(a, b.astype(np.float32))],  # mixed dtypes
         [(a[:, ::2], b[::2])],  # strides BLAS cannot read
         [(a.astype(np.int64), b.astype(np.int64))] * 2,  # integers
@@ -108,6 +109,8 @@ def test_products_decline_what_would_not_run_side_by_side():
     assert blas.products([(a, b), (a, b)], [strided, None]) is None
     assert blas.products([(a, b), (a, b)], [np.empty((256, 255)), None]) is None  # an out of another shape
     assert blas.products([(a, b), (a, b)]) is not None or blas.threads() < 2  # the same pair, as it is, runs
+    wide = [(rng.standard_normal((1024, 64)), rng.standard_normal((64, 1024)))] * 2  # an inner 64 is long enough
+    assert blas.products(wide) is not None or blas.threads() < 2
 
 
 def test_products_run_one_by_one_when_blas_has_one_thread():

@@ -4,7 +4,8 @@ Ops never name numpy. They call ``namespace(x)`` and get an object with numpy's
 vocabulary: numpy itself (plus the few primitives below) for numpy arrays, CuPy
 later for GPU arrays, and wengert's own op namespace for Tensors, which is how
 one gradient rule serves first-order and higher-order differentiation alike.
-This module is the one place in the core that imports numpy.
+This module is the one place in the core that imports numpy, with ``blas`` beside it (numpy's
+own OpenBLAS, called through ctypes for what numpy does not ask of it).
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class Linear(Function):
         x, W = ctx.saved
         need = ctx.needs_input_grad
         # W and b are shared by every row of the batch: their gradients sum over it.
-        rows, inputs = upstream.reshape(-1, upstream.shape[-1]), x.reshape(-1, x.shape[-1])
+        rows = upstream.reshape(-1, upstream.shape[-1])
+        inputs = x.reshape(-1, x.shape[-1]) if need[1] else None  # under create_graph, a node only if needed
         both = None if isinstance(upstream, Tensor) or not (need[0] and need[1] and upstream.ndim == 2) else (
             products([(upstream, W), (rows.mT, inputs)], [batch_out(upstream, W), None]))  # side by side
         if both is not None:
