@@ -57,6 +57,7 @@ from .ops.conv import (
 )
 from .ops.linalg import Matmul
 from .ops.pooling import MaxPool2d, MaxPool2dBackward, MaxPool2dScatter, MaxPool2dWinners, Part
+from .ops.shape import Reshape
 
 
 class CompileError(WengertError, ValueError):
@@ -142,8 +143,8 @@ class Program:
                 self.traced = outputs[0].detach() if self.single else tuple(output.detach() for output in outputs)
             examples = dict(zip(graph.inputs, (leaf.data for leaf in inputs)))
             kinds = _kinds(graph, examples)
-            steps, results = _common_subexpressions(graph.assignments, graph.outputs)
             shapes = _shapes(graph, examples)
+            steps, results = _common_subexpressions(graph.assignments, graph.outputs, shapes)
             steps = _side_by_side(_shared_forward_work(steps, shapes, graph.parameters), shapes)
             self.traced_steps, self.assignments = len(graph.assignments), steps
             self.forward = self._generate(steps, [*graph.inputs, *graph.parameters], results, [], kinds)
@@ -158,11 +159,11 @@ class Program:
             self.traced = outputs[0] if self.single else tuple(outputs)
         kinds = _kinds(joint, {**dict(zip(graph.inputs, (leaf.data for leaf in inputs))),
                                seed: joint.examples[seed]})
-        steps, results = _common_subexpressions(joint.assignments, joint.outputs)
-        steps = _shared_forward_work(steps, _shapes(joint, joint.examples), joint.parameters)
+        shapes = _shapes(joint, joint.examples)
+        steps, results = _common_subexpressions(joint.assignments, joint.outputs, shapes)
+        steps = _shared_forward_work(steps, shapes, joint.parameters)
         self.traced_steps, self.assignments = len(joint.assignments), steps
         forward_names = _needed_names(steps, results[:len(outputs)])
-        shapes = _shapes(joint, joint.examples)
         forward_steps = _side_by_side([step for step in steps if step.name in forward_names], shapes)
         backward_steps = _side_by_side([step for step in steps if step.name not in forward_names], shapes)
         self.assignments = forward_steps + backward_steps  # what the two programs run, in order
@@ -244,11 +245,13 @@ def _joint(graph: Graph, inputs: list) -> tuple[Graph, str]:
     return Graph([*fresh.values(), seed], [*outputs, *gradients], trace, names, allow_unused=True), "df"
 
 
-def _common_subexpressions(steps: list[Assignment], outputs: list[str]) -> tuple[list[Assignment], list[str]]:
+def _common_subexpressions(steps: list[Assignment], outputs: list[str],
+                           shapes: dict) -> tuple[list[Assignment], list[str]]:
     """The steps with each repeated computation (the same op on the same arguments with the same
     constants) done once: a later copy's uses read the first one's variable. Effects are never
     merged, and nothing is merged across one (after an optimizer's step, the same op on a
-    parameter gives another value)."""
+    parameter gives another value). A reshape to the shape its input has (a linear layer's
+    backward flattening a batch that is flat already) is that input. ``shapes``: each variable's."""
     renamed: dict[str, str] = {}
     seen: dict[tuple, str] = {}
     kept = []
@@ -262,6 +265,9 @@ def _common_subexpressions(steps: list[Assignment], outputs: list[str]) -> tuple
             continue
         if step.function is not None and step.function.random:  # two masks drawn alike are two masks
             kept.append(step)
+            continue
+        if step.function is Reshape and isinstance(arguments[0], str) and shapes.get(arguments[0]) == step.shape:
+            renamed[step.name] = arguments[0]
             continue
         key = (step.op, step.function, tuple(a if isinstance(a, str) else _identity(a.value) for a in arguments),
                tuple((name, _identity(value)) for name, value in sorted(step.constants.items())))
@@ -495,7 +501,7 @@ def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
     pool, take = constant(slots), constant(_take)
     uses = collections.Counter(name for step in steps for name in step.arguments if isinstance(name, str))
     uses.update(results + saved)
-    made = {step.name for step in steps}
+    made = {step.name: step for step in steps}
     lines = [f"def program({', '.join(['held'] * (held is not None) + [names[a] for a in arguments])}):"]
     if held:
         lines += [f"    {', '.join(names[name] for name in held)}, = held", "    held.clear()"]
@@ -505,6 +511,11 @@ def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
         if _bare(step, kinds):  # an elementwise op whose inputs need no cast: its numpy rule, nothing else
             xp = [constant(kinds["xp"])] if step.function.rule_wants_xp else []
             call = f"{constant(step.function.rule)}({', '.join(xp)}{', ' if xp else ''}"
+            over = _overwritable(step, made, uses, kept)
+            if over is not None:  # its result over an input no one else reads: no new array to fill
+                given.append(f"out={names[over]}")
+                if over in pooled_names:
+                    pooled_names.add(step.name)
         elif step.function is not None:
             call = f"{constant(step.function.forward)}({constant(_no_context(len(given)))}, "
         else:
@@ -541,6 +552,27 @@ def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
 # first write, every call (a 784x512 float32 matmul: 218 -> 178 us).
 POOLED_BYTES = 1 << 16
 _FREE_REFS = 3  # _take's view of an array held by nobody but the pool: the pool, its local, getrefcount's
+
+
+def _overwritable(step: Assignment, made: dict, uses: collections.Counter, kept: set) -> str | None:
+    """An input that ``step`` (elementwise, its rule taking ``out``) may write its result over: an
+    array of the result's shape and dtype that an earlier step of this program made new (a matmul's
+    product, or another such rule's result: not a view of anything) and that only ``step`` reads."""
+    if not step.function.rule_takes_out or not step.shape:
+        return None
+    for name in step.arguments:
+        source = made.get(name) if isinstance(name, str) else None
+        if (source is not None and uses[name] == 1 and name not in kept and source.shape == step.shape
+                and source.dtype == step.dtype and _makes_new(source, made)):
+            return name
+    return None
+
+
+def _makes_new(step: Assignment, made: dict) -> bool:
+    """Whether ``step``'s value is an array of its own, never a view of another value."""
+    if step.function is Part:  # one of the products made side by side
+        return made[step.arguments[0]].function is Products
+    return getattr(step.function, "rule_takes_out", False) or getattr(step.function, "writes_into", False)
 
 
 def _take(slots: list, index: int) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 from ..core.backend import batch_matmul, batch_out, is_floating, matmul, namespace, products, sum_rows
 from ..core.creation import Generator, default_generator
 from ..core.errors import OpIndexError, OpTypeError, OpValueError, call_site
-from ..core.function import Function
+from ..core.function import Function, _no_context
 from ..core.tensor import Tensor
 from ..ops import (
     absolute,
@@ -32,6 +32,7 @@ from ..ops import (
     where,
 )
 from ..ops.pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ..ops.reduce import LogSoftmax
 from .normalization import batch_norm, group_norm, layer_norm
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -100,7 +101,7 @@ class CrossEntropy(Function):
         # weights): counted here, from the arrays, so that a graph run on another batch counts its own.
         if denominator is None:
             denominator = logits.shape[0] if logits.ndim == 2 else 1
-        log_probs = log_softmax(logits).data  # the op library's, run on arrays: no graph
+        log_probs = LogSoftmax.forward(_no_context(1), logits)  # the op library's, on arrays: no graph
         # logits (an input) is saved so that create_graph sees through it; log_probs spares recomputing.
         ctx.save(logits, coefficients, denominator, reduction, log_probs, normalized)
         if reduction == "none":

@@ -7,6 +7,9 @@ the VJPs name. Inputs broadcast as in numpy; the engine sums each gradient back 
 its input's shape and casts it to its input's dtype. A ``None`` VJP means the input
 takes no gradient.
 
+A forward rule whose last parameter is ``out`` writes its result there when given an array: a
+compiled program passes an input that no other step reads (``relu`` over the matmul it follows).
+
 Inputs are promoted to one dtype before the forward rule runs (PyTorch's rule, see
 ``wengert.core.dtypes``); an input named ``condition`` keeps its own. ``floating=True``
 marks ops whose result is a float even for integer inputs (true division, exp...).
@@ -44,8 +47,9 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
     """
     constants = _parameters(forward, inspect.Parameter.KEYWORD_ONLY)
     inputs = _parameters(forward)
+    takes_out = inputs[-1:] == ["out"]  # an array the result may be written over (compiled code's)
     forward_wants_xp = inputs[:1] == ["xp"]
-    inputs = inputs[forward_wants_xp:]
+    inputs = inputs[forward_wants_xp:len(inputs) - takes_out]
     rules = [vjp for vjp in vjps if vjp is not None]
     parameters = _parameters(rules[0]) if rules else ["g"]
     if any(_parameters(vjp) != parameters for vjp in rules):
@@ -168,7 +172,7 @@ def elementwise(name: str, forward: Callable, *vjps: Callable | None, floating: 
         "jvp": staticmethod(jvp_rule),
         "__doc__": f"Elementwise {name}, broadcasting as numpy does.",
         # for compiled code, which knows the dtypes in advance: the bare rule and when it may skip the cast
-        "rule": staticmethod(forward), "rule_wants_xp": forward_wants_xp,
+        "rule": staticmethod(forward), "rule_wants_xp": forward_wants_xp, "rule_takes_out": takes_out,
         "promotion": staticmethod(lambda values: promotion(values[fixed:], floating) if promotes else None),
     })
     return op.apply
@@ -285,9 +289,10 @@ def _clip_high_vjp(xp: Any, g: Any, x: Any, low: Any, high: Any) -> Any:
 
 # --- arithmetic (the operators) ---------------------------------------------------------
 # name        forward                          VJP for each input
-add = elementwise("add", lambda a, b: a + b, lambda g: g, lambda g: g)
-subtract = elementwise("subtract", lambda a, b: a - b, lambda g: g, lambda g: -g)
-multiply = elementwise("multiply", lambda a, b: a * b, lambda g, a, b: g * b, lambda g, a, b: g * a)
+add = elementwise("add", lambda xp, a, b, out=None: xp.add(a, b, out=out), lambda g: g, lambda g: g)
+subtract = elementwise("subtract", lambda xp, a, b, out=None: xp.subtract(a, b, out=out), lambda g: g, lambda g: -g)
+multiply = elementwise("multiply", lambda xp, a, b, out=None: xp.multiply(a, b, out=out),
+                       lambda g, a, b: g * b, lambda g, a, b: g * a)
 divide = elementwise("divide", lambda a, b: a / b, lambda g, b, y: g / b, lambda g, b, y: -g * y / b,
                      floating=True)
 negative = elementwise("negative", lambda x: -x, lambda g: -g)
@@ -310,7 +315,7 @@ logaddexp = elementwise("logaddexp", lambda xp, a, b: xp.logaddexp(a, b),
 erf = elementwise("erf", lambda xp, x: xp.erf(x),
                   lambda xp, g, x: g * (2 / math.sqrt(math.pi)) * xp.exp(-x * x), floating=True)
 # At the kinks the derivative is PyTorch's: relu'(0) = 0, abs'(0) = 0.
-relu = elementwise("relu", lambda xp, x: xp.maximum(x, 0), lambda g, x: g * (x > 0))
+relu = elementwise("relu", lambda xp, x, out=None: xp.maximum(x, 0, out=out), lambda g, y: g * (y > 0))
 absolute = elementwise("absolute", lambda xp, x: xp.abs(x), lambda xp, g, x: g * xp.sign(x))
 leaky_relu_op = elementwise("leaky_relu", lambda xp, x, *, slope: xp.where(x > 0, x, x * slope),
                             lambda xp, g, x, *, slope: xp.where(x > 0, g, g * slope))

@@ -388,12 +388,23 @@ class LogSumExp(Function):
         return _weighted_sum(tx, weights, axis, keepdims)
 
 
+def _largest(x: Any, axis: Any) -> Any:
+    """``x.max(axis, keepdims=True)``: the shift that keeps softmax's exponentials finite. For a batch
+    of short rows (logits, 128 x 10) it is the maximum down the columns of the transposed copy:
+    numpy reduces a short last axis one row at a time (128 x 10 float32: 7 -> 2 us; log_softmax of
+    1024 x 10: 90 -> 37 us), and the maximum is the same number either way."""
+    xp = namespace(x)
+    if x.ndim == 2 and axis in (-1, 1) and x.shape[0] >= 16 and x.shape[1] <= 64:
+        return xp.max(xp.ascontiguousarray(x.T), axis=0)[:, None]
+    return xp.max(x, axis=axis, keepdims=True)
+
+
 class Softmax(Function):
     """exp(x) / sum(exp(x)) along ``axis`` (stable: the max is subtracted first)."""
 
     def forward(ctx, x, axis=-1):
         xp = namespace(x)
-        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        e = xp.exp(x - _largest(x, axis))
         y = e / xp.sum(e, axis=axis, keepdims=True)
         ctx.save(y, axis)
         return y
@@ -415,7 +426,7 @@ class LogSoftmax(Function):
 
     def forward(ctx, x, axis=-1):
         xp = namespace(x)
-        shifted = x - xp.max(x, axis=axis, keepdims=True)
+        shifted = x - _largest(x, axis)
         y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
         ctx.save(y, axis)
         return y
