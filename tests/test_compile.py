@@ -285,6 +285,39 @@ def test_constants_are_folded_into_literals():
     np.testing.assert_allclose(graph(np.array([1.0, 2.0])).numpy(), [1, 2] * np.exp([2.0, 3.0]) + np.sqrt([8, 12]))
 
 
+def test_an_elementwise_step_writes_over_an_input_only_it_reads_never_over_one_read_again():
+    import re
+
+    rng = np.random.default_rng(0)
+    W = wg.tensor(rng.standard_normal((6, 6)))
+    x = rng.standard_normal((5, 6))
+    kept = x.copy()
+    chained = wg.compile(lambda t: wg.relu(t @ W) * 2 + 1)  # each result read by the next step only
+    read_twice = wg.compile(lambda t: wg.relu(t @ W) + t @ W)  # the product (computed once) read again
+    of_input = wg.compile(lambda t: wg.relu(t) * 2)  # the caller's array is never written over
+    with wg.no_grad():
+        for compiled, eager, written_over in [(chained, np.maximum(x @ W.numpy(), 0) * 2 + 1, 3),
+                                              # the add over relu's result, not relu over the product:
+                                              # else the sum would be twice relu's (the product has negatives)
+                                              (read_twice, np.maximum(x @ W.numpy(), 0) + x @ W.numpy(), 1),
+                                              (of_input, np.maximum(x, 0) * 2, 1)]:
+            for _ in range(2):  # the trace, then a replay
+                np.testing.assert_allclose(compiled(wg.tensor(x)).numpy(), eager, rtol=1e-15)
+            (program,) = compiled.programs.values()
+            assert len(re.findall(r"out=v\d+", program.sources[0])) == written_over
+    np.testing.assert_array_equal(x, kept)
+
+
+def test_a_reshape_to_the_shape_its_input_has_is_no_step():
+    compiled = wg.compile(lambda t: (t.reshape(5, 4) * 2).reshape(4, 5).sum(axis=0))
+    x = np.arange(20.0).reshape(5, 4)
+    with wg.no_grad():
+        np.testing.assert_allclose(compiled(wg.tensor(x)).numpy(), (x * 2).reshape(4, 5).sum(axis=0))
+    (program,) = compiled.programs.values()
+    assert [step.op for step in program.assignments] == ["multiply", "reshape", "sum"]
+    assert program.traced_steps == 4
+
+
 def test_a_compiled_calls_backward_frees_as_it_goes_so_it_runs_once():
     model = mlp()
     loss = wg.compile(lambda x, y: F.cross_entropy(model(x), y))(*batch(0))
