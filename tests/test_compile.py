@@ -216,6 +216,25 @@ def test_a_compiled_step_reuses_a_dropped_gradients_buffer_but_never_a_held_one(
     assert not any(np.shares_memory(a, b) for i, a in enumerate(grads) for b in grads[i + 1:])
 
 
+def test_a_slice_the_caller_keeps_of_a_compiled_result_is_never_written_over():
+    # a batch through a wide layer is computed column-major: the transpose of a row-major array, which
+    # the caller's slice refers to instead of the result itself
+    rng = np.random.default_rng(0)
+    W = wg.tensor(rng.standard_normal((600, 300)))
+    layer = wg.compile(lambda t: F.linear(t, W))
+    first, second = (wg.tensor(rng.standard_normal((100, 300))) for _ in range(2))
+    with wg.no_grad():
+        layer(first)
+        result = layer(first).numpy()
+        assert result.flags.f_contiguous and result.base is not None
+        kept = result[:2, :3]
+        expected = kept.copy()
+        del result
+        layer(second)
+        layer(second)
+    np.testing.assert_array_equal(kept, expected)
+
+
 def test_what_a_compiled_step_cannot_replay_is_refused():
     model = mlp()
     optimizer = optim.SGD(model.parameters(), lr=0.1)

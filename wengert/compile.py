@@ -552,6 +552,7 @@ def _generate(steps: list[Assignment], arguments: list[str], results: list[str],
 # first write, every call (a 784x512 float32 matmul: 218 -> 178 us).
 POOLED_BYTES = 1 << 16
 _FREE_REFS = 3  # _take's view of an array held by nobody but the pool: the pool, its local, getrefcount's
+_OWNED_REFS = 2  # of the memory's owner, when the array is a view of it: the view's base, getrefcount's
 
 
 def _overwritable(step: Assignment, made: dict, uses: collections.Counter, kept: set) -> str | None:
@@ -577,9 +578,13 @@ def _makes_new(step: Assignment, made: dict) -> bool:
 
 def _take(slots: list, index: int) -> Any:
     """The array in ``slots[index]`` if no one but the pool holds it (no variable, .grad, view or
-    caller): then the step may overwrite it. Else None: the step allocates anew."""
+    caller): then the step may overwrite it. Else None: the step allocates anew. A column-major
+    product is the transpose of a row-major array, and a caller's slice of it refers to that array,
+    not to the transpose: the owner too must be held by the pooled array alone."""
     array = slots[index]
-    return array if array is not None and sys.getrefcount(array) == _FREE_REFS else None
+    if array is None or sys.getrefcount(array) != _FREE_REFS:
+        return None
+    return array if array.base is None or sys.getrefcount(array.base) == _OWNED_REFS else None
 
 
 class _Code(NamedTuple):
