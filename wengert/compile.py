@@ -41,10 +41,10 @@ from .core import blas
 from .core.backend import batch_out, namespace, products
 from .core.backward import AccumulateInto, grad
 from .core.creation import default_generator
-from .core.errors import WengertError
+from .core.errors import BackwardError, WengertError
 from .core.function import Function, _no_context
 from .core.grad_mode import enable_grad, grad_enabled
-from .core.tensor import Tensor
+from .core.tensor import Tensor, version_cell
 from .graph import Assignment, Graph, Literal, _array, _runner, tracing
 from .nn.functional import Linear
 from .ops.conv import (
@@ -145,6 +145,7 @@ class Program:
             kinds = _kinds(graph, examples)
             shapes = _shapes(graph, examples)
             steps, results = _common_subexpressions(graph.assignments, graph.outputs, shapes)
+            self.copied = _merged_apart(results, outputs)
             steps = _side_by_side(_shared_forward_work(steps, shapes, graph.parameters), shapes)
             self.traced_steps, self.assignments = len(graph.assignments), steps
             self.forward = self._generate(steps, [*graph.inputs, *graph.parameters], results, [], kinds)
@@ -152,7 +153,9 @@ class Program:
         generators = {id(g): g for g in [default_generator, *(a.constants.get("generator") for a in random_ops)]
                       if g is not None}.values()
         states = [(generator, generator.get_state()) for generator in generators]
-        joint, seed = _joint(graph, inputs)
+        joint, seed, reached = _joint(graph, inputs)
+        reaches = iter(reached)
+        self.wants = [wanted and next(reaches) for wanted in self.wants]
         for generator, state in states:  # the joint trace drew dropout's masks again: those draws do not count
             generator.set_state(state)
         if random_ops:  # the trace's own result, whose masks this call drew, not a replay drawing others
@@ -161,6 +164,7 @@ class Program:
                                seed: joint.examples[seed]})
         shapes = _shapes(joint, joint.examples)
         steps, results = _common_subexpressions(joint.assignments, joint.outputs, shapes)
+        self.copied = _merged_apart(results[:len(outputs)], outputs)
         steps = _shared_forward_work(steps, shapes, joint.parameters)
         self.traced_steps, self.assignments = len(joint.assignments), steps
         forward_names = _needed_names(steps, results[:len(outputs)])
@@ -192,12 +196,36 @@ class Program:
                    for index in self.positions]
         if not self.differentiable:
             results, _ = self.forward(*[t.data for t in tensors], *[p.data for p in self.parameters])
-            results = [Tensor(value) for value in results]
+            results = [Tensor(self._own(index, value)) for index, value in enumerate(results)]
         else:
             first = CompiledCall.apply(*tensors, *self.parameters, program=self)
-            results = [first, *(Tensor(value) for value in self.extras)]
+            results = [first, *(Tensor(self._own(index, value)) for index, value in enumerate(self.extras, 1))]
             self.extras = ()
+            if first.node is not None:  # results that the backward reads: changing one in place is refused
+                held = [value for value in first.node.saved[0] if hasattr(value, "dtype")]
+                first.node._set_extra("results", [(version_cell(result), version_cell(result)[0], result.shape)
+                                                  for result in results if _reads(result.data, held)])
         return results[0] if self.single else tuple(results)
+
+    def _own(self, index: int, value: Any) -> Any:
+        """Result ``index``, copied where common subexpressions made it one array with an earlier
+        result that the trace gave apart (two results computed alike): as many arrays as eagerly."""
+        return namespace(value).copy(value) if index in self.copied else value
+
+
+def _merged_apart(names: list[str], traced: list[Tensor]) -> frozenset:
+    """The positions of results that are an earlier result's variable but whose traced arrays
+    shared no memory with it (``y, y`` or two views of one input stay shared, as eagerly)."""
+    def shared(a: Any, b: Any) -> bool:
+        return namespace(a).shares_memory(a, b)
+    return frozenset(index for index, name in enumerate(names[:len(traced)]) if name in names[:index] and not any(
+        names[earlier] == name and shared(traced[index].data, traced[earlier].data) for earlier in range(index)))
+
+
+def _reads(result: Any, held: list) -> bool:
+    """Whether ``result`` shares memory with a value the backward reads (is one, or a view of one)."""
+    xp = namespace(result)
+    return any(xp.may_share_memory(result, value) and xp.shares_memory(result, value) for value in held)
 
 
 class CompiledCall(Function):
@@ -221,6 +249,11 @@ class CompiledCall(Function):
         if len(held) != program.saved_count:
             raise CompileError("compile: this call's backward has run already, and freed what it kept as it went "
                                "(retain_graph does not keep a compiled call's values); call the function again")
+        for cell, version, shape in ctx._extra("results") or ():
+            if cell[0] != version:
+                raise BackwardError(f"backward of compiled: a result of shape {tuple(shape)}, which its backward "
+                                    f"reads, was modified in place afterwards (version {cell[0]}, returned at "
+                                    f"version {version}), so the gradient would be wrong. Modify a copy instead.")
         gradients, _ = program.backward(held, *arrays, upstream)
         found = iter(gradients)
         return tuple(next(found) if wanted else None for wanted in program.wants)
@@ -228,9 +261,11 @@ class CompiledCall(Function):
 
 # --- building programs ----------------------------------------------------------------------------
 
-def _joint(graph: Graph, inputs: list) -> tuple[Graph, str]:
+def _joint(graph: Graph, inputs: list) -> tuple[Graph, str, list[bool]]:
     """The forward and backward pass of ``graph``'s first output, traced as one Wengert list whose
-    inputs are the graph's inputs and ``df``; outputs: the forward's, then each wanted gradient."""
+    inputs are the graph's inputs and ``df``; outputs: the forward's, then the gradient of each
+    wanted input and parameter that the output depends on; and for each, whether it does (one that
+    does not gets no gradient, its ``.grad`` stays None, as eagerly)."""
     with tracing() as trace, enable_grad():
         fresh = {name: Tensor(leaf.data, leaf.requires_grad) for name, leaf in zip(graph.inputs, inputs)}
         values = graph.evaluate(fresh)
@@ -238,11 +273,11 @@ def _joint(graph: Graph, inputs: list) -> tuple[Graph, str]:
         seed = Tensor(namespace(outputs[0].data).ones_like(outputs[0].data))
         targets = [tensor for tensor in fresh.values() if tensor.requires_grad] + list(graph.parameters.values())
         gradients = grad(outputs[0], targets, grad_outputs=seed, create_graph=True, allow_unused=True)
-        # a target the output does not depend on gets zeros, made by an op so that the trace has them
-        gradients = [value if value is not None else target * 0 for value, target in zip(gradients, targets)]
     names = {tensor: name for name, tensor in fresh.items()}
     names[seed] = "df"
-    return Graph([*fresh.values(), seed], [*outputs, *gradients], trace, names, allow_unused=True), "df"
+    reached = [value is not None for value in gradients]
+    gradients = [value for value in gradients if value is not None]
+    return Graph([*fresh.values(), seed], [*outputs, *gradients], trace, names, allow_unused=True), "df", reached
 
 
 def _common_subexpressions(steps: list[Assignment], outputs: list[str],
