@@ -606,8 +606,9 @@ def _overwritable(step: Assignment, made: dict, uses: collections.Counter, kept:
 
 def _makes_new(step: Assignment, made: dict) -> bool:
     """Whether ``step``'s value is an array of its own, never a view of another value."""
-    if step.function is Part:  # one of the products made side by side
-        return made[step.arguments[0]].function is Products
+    if step.function is Part:  # one of the products made side by side (not max-pool's winners, say)
+        pair = made.get(step.arguments[0])  # None where the pair came from the forward program
+        return pair is not None and pair.function is Products
     return getattr(step.function, "rule_takes_out", False) or getattr(step.function, "writes_into", False)
 
 
