@@ -286,6 +286,41 @@ def test_ctrl_c_later_names_the_saved_epoch_and_a_resume_command_that_works(cli,
         np.testing.assert_array_equal(weights(tmp_path / "cut")[key], array, err_msg=key)
 
 
+def test_a_cosine_schedule_anneals_each_epoch_as_pytorchs_and_a_resume_picks_it_up(cli, tmp_path, monkeypatch):
+    import torch
+
+    steps_per_epoch, epochs = -(-108 // 16), 4
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    expected = []
+    for _ in range(epochs):  # PyTorch's recipe: the scheduler stepped once after each epoch
+        expected += [optimizer.param_groups[0]["lr"]] * steps_per_epoch
+        optimizer.step()
+        scheduler.step()
+    used, real_step = [], training._train_step
+
+    def recording(run, *args):
+        used.append(run.optimizer.param_groups[0]["lr"])
+        return real_step(run, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_train_step", recording)
+        assert cli(*BASE, "--schedule", "cosine", "--epochs", epochs, "--out", tmp_path / "whole").code == 0
+    assert used == pytest.approx(expected, rel=1e-12, abs=1e-15) and len(set(used)) == epochs
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, 2 * steps_per_epoch + 3)  # in epoch 3, at a learning rate below --lr
+        result = cli(*BASE, "--schedule", "cosine", "--epochs", epochs, "--out", tmp_path / "cut")
+    assert result.code == 130
+    assert cli("--resume", tmp_path / "cut").code == 0
+    for key, array in weights(tmp_path / "whole").items():
+        np.testing.assert_array_equal(weights(tmp_path / "cut")[key], array, err_msg=key)
+    assert checkpoint.read(tmp_path / "cut")["metadata"]["config"]["schedule"] == "cosine"
+    refused = cli(*BASE, "--schedule", "linear")  # argparse quotes the choices or not, by Python version
+    assert refused.code == 2 and re.search(r"--schedule: invalid choice: 'linear' \(choose from '?constant'?, "
+                                           r"'?cosine'?\)$", refused.line), refused.line
+
+
 def test_ctrl_c_in_a_resume_names_the_options_it_needs(cli, two_epochs, tmp_path, monkeypatch):
     folder = copy_run(two_epochs, tmp_path)
     interrupt_at(monkeypatch, 2)

@@ -137,8 +137,11 @@ def test_a_small_cnn_trains_on_digits_to_098():
 
 
 def test_the_resnet_trains_on_the_mnist_subset_to_097(tmp_path):
-    # the slowest test of the suite (about 2.5 minutes on two cores): eight epochs of the residual network
-    summary = train(Config(dataset="mnist", model="resnet", epochs=8), tmp_path, progress=False)
+    # the slowest test of the suite (about 2.5 minutes on two cores): eight epochs of the residual network.
+    # At a constant rate the last epochs' test accuracy swings between 0.95 and 0.97 with the machine's
+    # rounding (batch norm's running statistics chase weights still taking large steps); annealed, seeds 0
+    # and 1 gave 0.983 and 0.979 where the constant rate gave 0.953 and 0.965 on the same machine
+    summary = train(Config(dataset="mnist", model="resnet", epochs=8, schedule="cosine"), tmp_path, progress=False)
     assert summary["test_accuracy"] >= 0.97, summary
 
 

@@ -397,10 +397,12 @@ def test_help_lists_the_options():
         assert option in result.stdout
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])  # dropout's mask is an op: each replay draws what eager would
-def test_compiled_training_is_the_eager_run(tmp_path, dropout):
+# dropout's mask is an op: each replay draws what eager would; the schedule's rate is read at each replay
+@pytest.mark.parametrize("dropout, schedule", [(0.0, "constant"), (0.3, "constant"), (0.0, "cosine")])
+def test_compiled_training_is_the_eager_run(tmp_path, dropout, schedule):
     summaries = {compiled: train(Config(dataset="iris", hidden=[8], epochs=3, batch_size=16, dropout=dropout,
-                                        compile=compiled), tmp_path / str(compiled), progress=False)
+                                        schedule=schedule, compile=compiled), tmp_path / str(compiled),
+                                 progress=False)
                  for compiled in (False, True)}
     assert summaries[True]["test_accuracy"] == summaries[False]["test_accuracy"]
     eager, compiled = (checkpoint.read(tmp_path / str(flag)) for flag in (False, True))
@@ -416,13 +418,14 @@ def test_a_checkpoint_from_before_compile_existed_resumes(tmp_path):
     size = int.from_bytes(payload[:8], "little")
     header = json.loads(payload[8:8 + size])
     record = json.loads(header["__metadata__"]["wengert"])
-    del record["metadata"]["config"]["compile"]  # as checkpoints were written before the option
+    for option in ("compile", "schedule"):  # as checkpoints were written before these options
+        del record["metadata"]["config"][option]
     header["__metadata__"]["wengert"] = json.dumps(record)
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     path.write_bytes(len(text).to_bytes(8, "little") + text + payload[8 + size:])
     run, _ = training.resume(tmp_path, {"epochs": 2})
-    assert run.config.compile is False and run.epoch == 1
+    assert run.config.compile is False and run.config.schedule == "constant" and run.epoch == 1
 
 
 def test_a_compiled_resnet_run_is_the_eager_run_running_statistics_included(tmp_path):

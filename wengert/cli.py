@@ -31,6 +31,7 @@ from .training import (
     DISTRIBUTED_MODES,
     LIMITS,
     OPTIMIZERS,
+    SCHEDULES,
     Config,
     UsageError,
     launched_by_mpiexec,
@@ -86,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
                      help=f"dropout after each hidden layer, 0 <= P < 1 ({_default('dropout')})")
     run.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"optimizer ({_default('optimizer')})")
     run.add_argument("--lr", type=_checked("lr", float), help=f"learning rate ({_default('lr')})")
+    run.add_argument("--schedule", choices=SCHEDULES,
+                     help=f"learning rate over the epochs: constant, or cosine-annealed from --lr to 0 "
+                          f"({_default('schedule')})")
     run.add_argument("--momentum", type=_checked("momentum", float),
                      help=f"for sgd and rmsprop, 0 <= MOMENTUM < 1 ({_default('momentum')})")
     run.add_argument("--weight-decay", type=_checked("weight_decay", float),

@@ -43,10 +43,11 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": 
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
               "adagrad": optim.Adagrad}
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine")  # the learning rate over the epochs: --lr throughout, or cosine-annealed to 0
 DISTRIBUTED_MODES = ("ddp", "ipm")
 # What a resumed run may change; the other options decide the model's shape or its random streams.
-CHANGEABLE = ("lr", "momentum", "weight_decay", "epochs", "batch_size", "allow_nonfinite", "compile")
-ADDED_LATER = ("compile", "distributed", "mix_every")  # fields older checkpoints lack: they take the default
+CHANGEABLE = ("lr", "schedule", "momentum", "weight_decay", "epochs", "batch_size", "allow_nonfinite", "compile")
+ADDED_LATER = ("compile", "distributed", "mix_every", "schedule")  # older checkpoints lack these: they take the default
 RUN_FILES = (checkpoint.FILENAME, "checkpoint.json", "curves.png", "summary.json")
 HISTORY = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
@@ -71,6 +72,7 @@ class Config:
     dropout: float = 0.0
     optimizer: str = "adam"
     lr: float = 1e-3
+    schedule: str = "constant"
     momentum: float = 0.9
     weight_decay: float = 0.0
     epochs: int = 20
@@ -105,6 +107,7 @@ LIMITS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dropout": (lambda p: _number(p) and 0 <= p < 1, "a number at least 0 and below 1"),
     "optimizer": _one_of(tuple(OPTIMIZERS)),
     "lr": (lambda lr: _number(lr) and 0 < lr < math.inf, "a positive finite number"),
+    "schedule": _one_of(SCHEDULES),
     "momentum": (lambda m: _number(m) and 0 <= m < 1, "a number at least 0 and below 1"),
     "weight_decay": (lambda wd: _number(wd) and 0 <= wd < math.inf, "a finite number, 0 or more"),
     "epochs": (lambda n: _integer(n) and n >= 1, "a positive integer"),
@@ -166,6 +169,16 @@ def optimizer_options(config: Config) -> dict[str, Any]:
     if config.optimizer in MOMENTUM_OPTIMIZERS:
         options["momentum"] = config.momentum
     return options
+
+
+def epoch_lr(config: Config, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (counted from 0): ``lr`` throughout, or for "cosine"
+    ``lr * (1 + cos(pi * epoch / epochs)) / 2`` (PyTorch's CosineAnnealingLR stepped once an epoch), so
+    that the last epochs take small steps and the weights settle. A function of the epoch alone: a
+    resumed run, with more epochs or not, picks the schedule up where it is."""
+    if config.schedule == "cosine":
+        return config.lr * (1 + math.cos(math.pi * epoch / config.epochs)) / 2
+    return config.lr
 
 
 def build_optimizer(config: Config, parameters: Any) -> optim.Optimizer:
@@ -461,6 +474,9 @@ def fit(run: Run, splits: Any, folder: str | Path | None = None, progress: bool 
         if sampler is not None:
             sampler.set_epoch(epoch)
             manual_seed(config.seed + 1_000_003 * (epoch + 1) + rank)
+        if config.schedule != "constant":  # a constant rate is the optimizer's own, as built or as resumed
+            for group in run.optimizer.param_groups:
+                group["lr"] = epoch_lr(config, epoch)
         bar = tqdm(total=len(train_loader), desc=f"epoch {epoch + 1:{width}d}/{config.epochs}",
                    disable=not progress or rank != 0, leave=True, dynamic_ncols=True, unit="batch")
         total_loss = correct = count = 0.0
