@@ -428,6 +428,7 @@ def test_graph_draws_the_loss_and_its_backward_pass_of_the_model_train_builds(gr
     assert {"x", "(16, 4) float32", "tanh", "0: Linear", "1: Tanh", "4: Linear", "cross_entropy"} <= shown
     backward = svg_lines(tmp_path / "pictures" / "backward.svg")
     assert {"d0.weight", "d4.bias", "0: Linear backward", "1: Tanh backward"} <= backward
+    assert "dx" not in backward  # a training step's backward pass: the batch gets no gradient
 
 
 def test_graph_writes_into_runs_graph_dataset_model_by_default(graph_cli, tmp_path):

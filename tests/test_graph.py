@@ -66,6 +66,26 @@ def test_a_backward_graph_runs_at_its_traced_shapes_and_refuses_others():
     for label, value in zip(at_five.labels, at_five({**feeds[5], "df": 1.0})):
         np.testing.assert_allclose(value.detach().numpy(), expected[label[1:]], rtol=1e-12)
 
+def test_a_backward_graph_wrt_some_names_differentiates_those_alone():
+    g = wg.Graph.from_list(SEED_LIST, inputs=["x1", "x2"])
+    only_x2 = g.backward_graph({"x1": 3.0, "x2": 5.0}, wrt=["x2"])
+    assert only_x2.labels == ["dx2"] and "dx1" not in str(only_x2)
+    assert only_x2(x1=3.0, x2=5.0, df=1.0).item() == 22.0
+    # a training step's backward pass: the parameters' gradients, none for the batch, and fewer steps
+    x, y = wg.placeholder((None, 4), dtype="float64", name="x"), wg.placeholder((None,), dtype="int64", name="y")
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    g = wg.Graph([x, y], [F.cross_entropy(model(x), y)])
+    everything, parameters = g.backward_graph(), g.backward_graph(wrt=list(g.parameters))
+    assert everything.labels == ["dx", *parameters.labels] and "dx" not in parameters.labels
+    assert len(parameters.assignments) < len(everything.assignments)
+    feed = {"x": np.linspace(-1, 1, 8).reshape(2, 4), "y": np.array([0, 1]), "df": 1.0}
+    for label, expected, value in zip(parameters.labels, everything(feed)[1:], parameters(feed)):
+        np.testing.assert_array_equal(value.detach().numpy(), expected.detach().numpy(), err_msg=label)
+    with pytest.raises(wg.GraphError, match=r"wrt names 'y', 'w', which are not a floating input or a parameter; "
+                                            r"those are x, w1, w2, w3, w4 \(at .*test_graph\.py"):
+        g.backward_graph(wrt=["y", "w"])
+
+
 # --- every op, traced once and rerun on other inputs -----------------------------------------------
 
 def floats(*shape, low=None, high=None):

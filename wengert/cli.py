@@ -190,7 +190,7 @@ def _draw_graphs(args: argparse.Namespace) -> list[Path]:
     # the values (and, for the loss, the gradients) of the first training batch at the initial weights
     pictures = [("forward", graph, feed, f"{name}: cross-entropy loss of the first batch")]
     if args.backward:
-        backward = graph.backward_graph()
+        backward = graph.backward_graph(wrt=list(graph.parameters))  # a training step's: no gradient for the batch
         pictures.append(("backward", backward, {**feed, "df": backward.examples["df"]},  # df = 1, as the loss's dtype
                          f"{name}: backward pass of the loss"))
     engine = "graphviz" if viz.graphviz_available() else "matplotlib"

@@ -269,22 +269,36 @@ class Graph:
             found = grad(output, list(targets.values()), allow_unused=True)
         return {name: None if value is None else value.data for name, value in zip(targets, found)}
 
-    def backward_graph(self, *values: Any, **named: Any) -> Graph:
+    def backward_graph(self, *values: Any, wrt: Sequence[str] | None = None, **named: Any) -> Graph:
         """The backward pass as its own Wengert list: inputs are this graph's inputs and ``df`` (the
         output's gradient); outputs are ``d<input>`` and ``d<parameter>``; a variable ``d<z>`` is
         the gradient of this graph's ``z``. It is traced from the engine's VJP rules run with
         ``create_graph``, so it can be run, printed and differentiated again. Example values (for
         the shapes) come from the arguments, else from the trace (a placeholder's stand-in, whose
         free dimensions have length 2), else are scalars. The list holds those shapes, so it is
-        fed arrays of those shapes only; trace one per batch size."""
+        fed arrays of those shapes only; trace one per batch size.
+
+        ``wrt``: the names of the inputs and parameters to differentiate (default: every floating input
+        and every parameter). The others get no ``d<name>``, nor the steps only it needed: a training
+        step's backward pass computes no gradient for its batch."""
         feed = self._feed(values, named) if values or named else self._example_feed()
-        inputs = {name: Tensor(value, value.dtype.kind == "f") for name, value in feed.items()}
+        if wrt is not None:
+            wrt = [wrt] if isinstance(wrt, str) else list(wrt)
+            known = [name for name, value in feed.items() if value.dtype.kind == "f"] + list(self.parameters)
+            unknown = [name for name in wrt if name not in known]
+            if unknown:
+                raise GraphError(f"Graph.backward_graph: wrt names {', '.join(map(repr, unknown))}, which "
+                                 f"{'is' if len(unknown) == 1 else 'are'} not a floating input or a parameter; "
+                                 f"those are {', '.join(known)} (at {call_site()})")
+        inputs = {name: Tensor(value, value.dtype.kind == "f" and (wrt is None or name in wrt))
+                  for name, value in feed.items()}
         names: dict[Tensor, str] = {tensor: name for name, tensor in {**inputs, **self.parameters}.items()}
         with tracing() as recorded, enable_grad():
             (output,) = self._run(inputs, wanted=1, hooks=names)
             seed = Tensor(namespace(output.data).ones_like(output.data))
             names[seed] = "d" + self.outputs[0]
-            targets = {name: tensor for name, tensor in {**inputs, **self.parameters}.items() if tensor.requires_grad}
+            targets = {name: tensor for name, tensor in {**inputs, **self.parameters}.items()
+                       if tensor.requires_grad and (wrt is None or name in wrt)}
             for name, tensor in targets.items():
                 tensor.register_hook(_namer(names, "d" + name))
             gradients = grad(output, list(targets.values()), grad_outputs=seed, create_graph=True, allow_unused=True)
