@@ -174,8 +174,9 @@ def optimizer_options(config: Config) -> dict[str, Any]:
 def epoch_lr(config: Config, epoch: int) -> float:
     """The learning rate of epoch ``epoch`` (counted from 0): ``lr`` throughout, or for "cosine"
     ``lr * (1 + cos(pi * epoch / epochs)) / 2`` (PyTorch's CosineAnnealingLR stepped once an epoch), so
-    that the last epochs take small steps and the weights settle. A function of the epoch alone: a
-    resumed run, with more epochs or not, picks the schedule up where it is."""
+    that the last epochs take small steps and the weights settle. A function of the epoch and the
+    config alone: a resumed run goes on along the same curve, or, given more epochs, along the
+    longer curve from the epoch it is at."""
     if config.schedule == "cosine":
         return config.lr * (1 + math.cos(math.pi * epoch / config.epochs)) / 2
     return config.lr
