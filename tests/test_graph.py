@@ -84,6 +84,8 @@ def test_a_backward_graph_wrt_some_names_differentiates_those_alone():
     with pytest.raises(wg.GraphError, match=r"wrt names 'y', 'w', which are not a floating input or a parameter; "
                                             r"those are x, w1, w2, w3, w4 \(at .*test_graph\.py"):
         g.backward_graph(wrt=["y", "w"])
+    with pytest.raises(wg.GraphError, match=r"wrt names nothing to differentiate; give some of x, w1, w2, w3, w4"):
+        g.backward_graph(wrt=[])
 
 
 # --- every op, traced once and rerun on other inputs -----------------------------------------------

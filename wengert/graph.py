@@ -286,6 +286,9 @@ class Graph:
             wrt = [wrt] if isinstance(wrt, str) else list(wrt)
             known = [name for name, value in feed.items() if value.dtype.kind == "f"] + list(self.parameters)
             unknown = [name for name in wrt if name not in known]
+            if not wrt:
+                raise GraphError(f"Graph.backward_graph: wrt names nothing to differentiate; give some of "
+                                 f"{', '.join(known)} (at {call_site()})")
             if unknown:
                 raise GraphError(f"Graph.backward_graph: wrt names {', '.join(map(repr, unknown))}, which "
                                  f"{'is' if len(unknown) == 1 else 'are'} not a floating input or a parameter; "
